@@ -1,0 +1,308 @@
+//! The response body of [`Conditional`](crate::Conditional).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The response body of [`Conditional`](crate::Conditional).
+    ///
+    /// It yields exactly the bytes and trailers of the inner service's body, in
+    /// the same order, and the inner body's errors unchanged. Depending on the
+    /// response it streams the inner body through, replays the frames that were
+    /// held while hashing (then streams the rest, if the body outgrew the
+    /// limit), or is empty (`304`, `412`, and answers to `HEAD`).
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tower_conditional::ConditionalLayer;
+    ///
+    /// // The body type shows up only in type signatures; axum converts it.
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "hello" }))
+    ///     .layer(ConditionalLayer::new());
+    /// # let _ = app;
+    /// ```
+    pub struct ConditionalBody<B>
+    where
+        B: Body,
+    {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B>
+    where
+        B: Body,
+    {
+        Passthrough { #[pin] inner: B },
+        Replay { held: Held, rest: Rest<B> },
+        Empty,
+    }
+}
+
+/// Frames of a response held while its hash is computed, in arrival order.
+///
+/// The first frame gets a slot of its own, so a body that arrives in one
+/// chunk (the common case) is held without allocating.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    first: Option<Frame<Bytes>>,
+    more: VecDeque<Frame<Bytes>>,
+    data_len: usize,
+    has_trailers: bool,
+}
+
+impl Held {
+    pub(crate) fn push(&mut self, frame: Frame<Bytes>) {
+        match frame.data_ref() {
+            Some(data) => self.data_len += data.len(),
+            None => self.has_trailers = true,
+        }
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(frame);
+        } else {
+            self.more.push_back(frame);
+        }
+    }
+
+    /// Bytes of data held.
+    pub(crate) fn data_len(&self) -> usize {
+        self.data_len
+    }
+
+    /// The single data frame, when the body was exactly one chunk.
+    pub(crate) fn only_chunk(&self) -> Option<&Bytes> {
+        match (&self.first, self.more.is_empty()) {
+            (Some(frame), true) => frame.data_ref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn has_trailers(&self) -> bool {
+        self.has_trailers
+    }
+
+    fn pop(&mut self) -> Option<Frame<Bytes>> {
+        let frame = self.first.take().or_else(|| self.more.pop_front())?;
+        if let Some(data) = frame.data_ref() {
+            self.data_len -= data.len();
+        }
+        Some(frame)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.is_empty()
+    }
+}
+
+/// What follows the held frames.
+pub(crate) enum Rest<B: Body> {
+    /// The held frames were the whole body.
+    Done,
+    /// The body outgrew the limit: the rest streams from the inner body.
+    Inner(Pin<Box<B>>),
+    /// The inner body failed: the error comes after the held frames.
+    Error(Option<B::Error>),
+}
+
+impl<B: Body> ConditionalBody<B> {
+    pub(crate) fn passthrough(inner: B) -> Self {
+        Self {
+            kind: Kind::Passthrough { inner },
+        }
+    }
+
+    pub(crate) fn replay(held: Held, rest: Rest<B>) -> Self {
+        Self {
+            kind: Kind::Replay { held, rest },
+        }
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self { kind: Kind::Empty }
+    }
+}
+
+/// Moves the data of a frame into `Bytes`; free when it already is `Bytes`.
+#[inline]
+pub(crate) fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
+    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+}
+
+impl<B> Body for ConditionalBody<B>
+where
+    B: Body,
+    B::Data: Buf,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Passthrough { inner } => {
+                let frame = ready!(inner.poll_frame(cx));
+                Poll::Ready(frame.map(|result| result.map(into_bytes_frame)))
+            }
+            KindProj::Replay { held, rest } => {
+                if let Some(frame) = held.pop() {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                match rest {
+                    Rest::Done => Poll::Ready(None),
+                    Rest::Inner(inner) => {
+                        let frame = ready!(inner.as_mut().poll_frame(cx));
+                        Poll::Ready(frame.map(|result| result.map(into_bytes_frame)))
+                    }
+                    Rest::Error(error) => Poll::Ready(error.take().map(Err)),
+                }
+            }
+            KindProj::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Passthrough { inner } => inner.is_end_stream(),
+            Kind::Replay { held, rest } => {
+                held.is_empty()
+                    && match rest {
+                        Rest::Done => true,
+                        Rest::Inner(inner) => inner.is_end_stream(),
+                        Rest::Error(error) => error.is_none(),
+                    }
+            }
+            Kind::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Passthrough { inner } => inner.size_hint(),
+            Kind::Replay { held, rest } => {
+                let held_len = held.data_len() as u64;
+                match rest {
+                    // With trailers, an exact hint would make HTTP/1.1 servers
+                    // send Content-Length and lose the trailers.
+                    Rest::Done if !held.has_trailers() => SizeHint::with_exact(held_len),
+                    Rest::Done | Rest::Error(_) => {
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(held_len);
+                        hint
+                    }
+                    Rest::Inner(inner) => {
+                        let inner = inner.size_hint();
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(held_len.saturating_add(inner.lower()));
+                        if let Some(upper) = inner.upper() {
+                            hint.set_upper(held_len.saturating_add(upper));
+                        }
+                        hint
+                    }
+                }
+            }
+            Kind::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl<B> fmt::Debug for ConditionalBody<B>
+where
+    B: Body,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Passthrough { .. } => "Passthrough",
+            Kind::Replay { .. } => "Replay",
+            Kind::Empty => "Empty",
+        };
+        f.debug_struct("ConditionalBody")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+
+    #[tokio::test]
+    async fn replay_yields_held_frames_then_trailers_in_order() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"ab")));
+        held.push(Frame::data(Bytes::from_static(b"cd")));
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-check", "1".parse().unwrap());
+        held.push(Frame::trailers(trailers.clone()));
+        let body: ConditionalBody<Full<Bytes>> = ConditionalBody::replay(held, Rest::Done);
+        assert!(
+            body.size_hint().exact().is_none(),
+            "trailers must not get a Content-Length"
+        );
+        let collected = body.collect().await.unwrap();
+        assert_eq!(collected.trailers(), Some(&trailers));
+        assert_eq!(collected.to_bytes(), "abcd");
+    }
+
+    #[tokio::test]
+    async fn replay_then_inner_continues_the_stream() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"first-")));
+        let rest = Full::new(Bytes::from_static(b"rest"));
+        let body = ConditionalBody::replay(held, Rest::Inner(Box::pin(rest)));
+        assert_eq!(body.size_hint().exact(), Some(10));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "first-rest");
+    }
+
+    /// A body type whose error is `io::Error`; its frames are never polled here.
+    struct IoBody;
+
+    impl Body for IoBody {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn replay_then_error_reports_the_error() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"partial")));
+        let body: ConditionalBody<IoBody> =
+            ConditionalBody::replay(held, Rest::Error(Some(std::io::Error::other("boom"))));
+        let mut body = std::pin::pin!(body);
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap(), "partial");
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[test]
+    fn exact_size_hint_for_complete_replay() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"12345")));
+        let body: ConditionalBody<Full<Bytes>> = ConditionalBody::replay(held, Rest::Done);
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert!(!body.is_end_stream());
+        let empty: ConditionalBody<Full<Bytes>> = ConditionalBody::empty();
+        assert!(empty.is_end_stream());
+        assert_eq!(empty.size_hint().exact(), Some(0));
+    }
+}

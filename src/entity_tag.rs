@@ -1,0 +1,607 @@
+//! Entity-tags (RFC 9110 §8.8.3): parsing, formatting and comparison.
+//!
+//! Everything here is pure: it reads bytes and returns values, so it can be
+//! unit-tested, property-tested and fuzzed without a server.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::HeaderValue;
+
+/// An entity-tag: an opaque validator for one representation of a resource.
+///
+/// It is kept in its wire form (`"xyz"` or `W/"xyz"`), so writing it into an
+/// `ETag` header is a reference-count bump, not a copy.
+///
+/// ```
+/// use tower_conditional::EntityTag;
+///
+/// let strong = EntityTag::strong("v42").unwrap();
+/// assert_eq!(strong.to_string(), "\"v42\"");
+///
+/// let weak: EntityTag = "W/\"v42\"".parse().unwrap();
+/// assert!(weak.is_weak());
+/// assert!(strong.weak_eq(&weak));
+/// assert!(!strong.strong_eq(&weak));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EntityTag {
+    wire: HeaderValue,
+}
+
+/// The error returned when bytes are not a valid entity-tag.
+///
+/// An entity-tag is `"opaque"` or `W/"opaque"`, where the opaque part holds
+/// printable ASCII other than `"` (RFC 9110 §8.8.3; this crate refuses the
+/// obsolete non-ASCII `obs-text` bytes).
+///
+/// ```
+/// use tower_conditional::EntityTag;
+///
+/// assert!(EntityTag::strong("has \"quotes\"").is_err());
+/// assert!("w/\"lowercase-prefix\"".parse::<EntityTag>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidEntityTag {
+    _priv: (),
+}
+
+impl fmt::Display for InvalidEntityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid entity-tag: expected \"opaque\" or W/\"opaque\" with printable ASCII other than '\"'")
+    }
+}
+
+impl std::error::Error for InvalidEntityTag {}
+
+/// `etagc` of RFC 9110 §8.8.3, without `obs-text`: `!` and `#`..`~`.
+#[inline]
+fn is_etagc(byte: u8) -> bool {
+    byte == 0x21 || (0x23..=0x7e).contains(&byte)
+}
+
+/// A parsed entity-tag that borrows its opaque part from the bytes it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TagRef<'a> {
+    pub(crate) weak: bool,
+    /// The opaque-tag without its quotes.
+    pub(crate) opaque: &'a [u8],
+}
+
+impl TagRef<'_> {
+    /// Weak comparison (RFC 9110 §8.8.3.2): the opaque parts are equal.
+    #[inline]
+    pub(crate) fn weak_eq(&self, other: &TagRef<'_>) -> bool {
+        self.opaque == other.opaque
+    }
+
+    /// Strong comparison: neither is weak and the opaque parts are equal.
+    #[inline]
+    pub(crate) fn strong_eq(&self, other: &TagRef<'_>) -> bool {
+        !self.weak && !other.weak && self.opaque == other.opaque
+    }
+}
+
+/// Parses one entity-tag that must span all of `bytes`.
+pub(crate) fn parse_tag(bytes: &[u8]) -> Option<TagRef<'_>> {
+    let (tag, rest) = parse_tag_prefix(bytes)?;
+    rest.is_empty().then_some(tag)
+}
+
+/// Parses an entity-tag at the start of `bytes`, returning it and what follows.
+fn parse_tag_prefix(bytes: &[u8]) -> Option<(TagRef<'_>, &[u8])> {
+    let (weak, quoted) = match bytes {
+        [b'W', b'/', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let after_quote = quoted.strip_prefix(b"\"")?;
+    let len = after_quote.iter().position(|&b| !is_etagc(b))?;
+    if after_quote[len] != b'"' {
+        return None;
+    }
+    Some((
+        TagRef {
+            weak,
+            opaque: &after_quote[..len],
+        },
+        &after_quote[len + 1..],
+    ))
+}
+
+impl EntityTag {
+    /// A strong entity-tag with the given opaque part (without quotes).
+    ///
+    /// Fails when `opaque` holds anything but printable ASCII other than `"`.
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let tag = EntityTag::strong("item-7-rev-3").unwrap();
+    /// assert_eq!(tag.opaque(), "item-7-rev-3");
+    /// assert!(!tag.is_weak());
+    /// ```
+    pub fn strong(opaque: &str) -> Result<Self, InvalidEntityTag> {
+        Self::build(false, opaque.as_bytes())
+    }
+
+    /// A weak entity-tag (`W/"…"`) with the given opaque part (without quotes).
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let tag = EntityTag::weak("page-12").unwrap();
+    /// assert_eq!(tag.to_string(), "W/\"page-12\"");
+    /// ```
+    pub fn weak(opaque: &str) -> Result<Self, InvalidEntityTag> {
+        Self::build(true, opaque.as_bytes())
+    }
+
+    fn build(weak: bool, opaque: &[u8]) -> Result<Self, InvalidEntityTag> {
+        if !opaque.iter().all(|&b| is_etagc(b)) {
+            return Err(InvalidEntityTag { _priv: () });
+        }
+        let mut wire = Vec::with_capacity(opaque.len() + 4);
+        if weak {
+            wire.extend_from_slice(b"W/");
+        }
+        wire.push(b'"');
+        wire.extend_from_slice(opaque);
+        wire.push(b'"');
+        Ok(Self::from_valid_wire(Bytes::from(wire)))
+    }
+
+    /// Reads an entity-tag in its wire form, as found in an `ETag` header.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let tag = EntityTag::from_header_value(&HeaderValue::from_static("W/\"a1\"")).unwrap();
+    /// assert!(tag.is_weak());
+    /// assert!(EntityTag::from_header_value(&HeaderValue::from_static("a1")).is_err());
+    /// ```
+    pub fn from_header_value(value: &HeaderValue) -> Result<Self, InvalidEntityTag> {
+        match parse_tag(value.as_bytes()) {
+            Some(_) => Ok(Self {
+                wire: value.clone(),
+            }),
+            None => Err(InvalidEntityTag { _priv: () }),
+        }
+    }
+
+    /// Builds the tag from bytes already known to be a valid wire form.
+    pub(crate) fn from_valid_wire(wire: Bytes) -> Self {
+        debug_assert!(parse_tag(&wire).is_some());
+        let wire = HeaderValue::from_maybe_shared(wire)
+            .expect("a valid entity-tag is a valid header value");
+        Self { wire }
+    }
+
+    pub(crate) fn as_ref(&self) -> TagRef<'_> {
+        parse_tag(self.wire.as_bytes()).expect("EntityTag always holds a valid entity-tag")
+    }
+
+    /// Whether this is a weak entity-tag (`W/"…"`).
+    pub fn is_weak(&self) -> bool {
+        self.wire.as_bytes().starts_with(b"W/")
+    }
+
+    /// The opaque part, without the quotes and the weakness indicator.
+    pub fn opaque(&self) -> &str {
+        let opaque = self.as_ref().opaque;
+        std::str::from_utf8(opaque).expect("opaque-tags are ASCII")
+    }
+
+    /// Strong comparison (RFC 9110 §8.8.3.2): both strong, opaque parts equal.
+    ///
+    /// This is the comparison `If-Match` uses.
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let a = EntityTag::strong("1").unwrap();
+    /// assert!(a.strong_eq(&EntityTag::strong("1").unwrap()));
+    /// assert!(!a.strong_eq(&EntityTag::weak("1").unwrap()));
+    /// ```
+    pub fn strong_eq(&self, other: &EntityTag) -> bool {
+        self.as_ref().strong_eq(&other.as_ref())
+    }
+
+    /// Weak comparison (RFC 9110 §8.8.3.2): opaque parts equal, weakness ignored.
+    ///
+    /// This is the comparison `If-None-Match` uses.
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let a = EntityTag::weak("1").unwrap();
+    /// assert!(a.weak_eq(&EntityTag::strong("1").unwrap()));
+    /// assert!(!a.weak_eq(&EntityTag::weak("2").unwrap()));
+    /// ```
+    pub fn weak_eq(&self, other: &EntityTag) -> bool {
+        self.as_ref().weak_eq(&other.as_ref())
+    }
+
+    /// The same opaque part, marked weak.
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let weak = EntityTag::strong("x").unwrap().into_weak();
+    /// assert_eq!(weak.to_string(), "W/\"x\"");
+    /// ```
+    pub fn into_weak(self) -> Self {
+        if self.is_weak() {
+            return self;
+        }
+        let mut wire = Vec::with_capacity(self.wire.len() + 2);
+        wire.extend_from_slice(b"W/");
+        wire.extend_from_slice(self.wire.as_bytes());
+        Self::from_valid_wire(Bytes::from(wire))
+    }
+
+    /// The tag as an `ETag` header value (a cheap clone).
+    pub fn to_header_value(&self) -> HeaderValue {
+        self.wire.clone()
+    }
+
+    /// The entity-tag this crate computes for a body: 128 bits of its blake3
+    /// hash, base64url-encoded (22 characters) inside quotes.
+    ///
+    /// The same bytes give the same tag in every process and on every machine,
+    /// so replicas behind a load balancer agree.
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let tag = EntityTag::from_content(b"hello");
+    /// assert_eq!(tag.opaque().len(), 22);
+    /// assert_eq!(tag, EntityTag::from_content(b"hello"));
+    /// ```
+    pub fn from_content(content: &[u8]) -> Self {
+        Self::from_hash(&blake3::hash(content), false)
+    }
+
+    pub(crate) fn from_hash(hash: &blake3::Hash, weak: bool) -> Self {
+        let digest: &[u8; 32] = hash.as_bytes();
+        let mut wire = [0u8; 2 + 1 + HASH_CHARS + 1];
+        let start = if weak {
+            wire[0] = b'W';
+            wire[1] = b'/';
+            0
+        } else {
+            2
+        };
+        wire[2] = b'"';
+        base64url_128(&digest[..16], &mut wire[3..3 + HASH_CHARS]);
+        wire[3 + HASH_CHARS] = b'"';
+        Self::from_valid_wire(Bytes::copy_from_slice(&wire[start..]))
+    }
+}
+
+/// Characters needed for 128 bits in unpadded base64url.
+const HASH_CHARS: usize = 22;
+
+/// Unpadded base64url (RFC 4648 §5) of 16 bytes into 22 characters.
+fn base64url_128(input: &[u8], out: &mut [u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    debug_assert_eq!(input.len(), 16);
+    debug_assert_eq!(out.len(), HASH_CHARS);
+    for (group, chars) in input[..15].chunks_exact(3).zip(out.chunks_exact_mut(4)) {
+        let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
+        chars[0] = ALPHABET[(n >> 18) as usize & 0x3f];
+        chars[1] = ALPHABET[(n >> 12) as usize & 0x3f];
+        chars[2] = ALPHABET[(n >> 6) as usize & 0x3f];
+        chars[3] = ALPHABET[n as usize & 0x3f];
+    }
+    let last = input[15];
+    out[20] = ALPHABET[usize::from(last >> 2)];
+    out[21] = ALPHABET[usize::from(last & 0x03) << 4];
+}
+
+impl fmt::Debug for EntityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EntityTag")
+            .field(&String::from_utf8_lossy(self.wire.as_bytes()))
+            .finish()
+    }
+}
+
+impl fmt::Display for EntityTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wire.to_str().expect("entity-tags are ASCII"))
+    }
+}
+
+impl std::str::FromStr for EntityTag {
+    type Err = InvalidEntityTag;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match parse_tag(s.as_bytes()) {
+            Some(_) => Ok(Self::from_valid_wire(Bytes::copy_from_slice(s.as_bytes()))),
+            None => Err(InvalidEntityTag { _priv: () }),
+        }
+    }
+}
+
+impl From<EntityTag> for HeaderValue {
+    fn from(tag: EntityTag) -> Self {
+        tag.wire
+    }
+}
+
+/// What a list-valued precondition field (`If-Match`, `If-None-Match`) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagList {
+    /// The field is `*` and nothing else.
+    Any,
+    /// A list of entity-tags (possibly with malformed members, which never match).
+    Tags,
+}
+
+/// Classifies a field given as one or more lines: `*` only when it is the sole
+/// member of the whole field; `*` mixed with tags is a malformed member.
+pub(crate) fn classify<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> TagList {
+    let mut members = lines.flat_map(ListMembers::new);
+    match (members.next(), members.next()) {
+        (Some(Member::Star), None) => TagList::Any,
+        _ => TagList::Tags,
+    }
+}
+
+/// Whether any member of a field given as one or more lines matches `current`
+/// under the given comparison. Malformed members never match; `*` is handled
+/// by [`classify`], not here. Linear in the length of the field.
+pub(crate) fn any_matches<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+    current: &TagRef<'_>,
+    strong: bool,
+) -> bool {
+    lines.flat_map(ListMembers::new).any(|member| match member {
+        Member::Tag(tag) if strong => tag.strong_eq(current),
+        Member::Tag(tag) => tag.weak_eq(current),
+        Member::Star | Member::Malformed => false,
+    })
+}
+
+/// One member of a `#entity-tag` list, or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Member<'a> {
+    Tag(TagRef<'a>),
+    Star,
+    Malformed,
+}
+
+/// Iterates the members of one field line of `1#entity-tag` (RFC 9110 §5.6.1):
+/// comma-separated, optional whitespace, empty members skipped.
+///
+/// A quoted opaque-tag may itself hold commas, so members are found by parsing,
+/// not by splitting. A malformed member is reported once and the scan resumes
+/// after the next comma; every byte is looked at a bounded number of times.
+#[derive(Debug, Clone)]
+pub(crate) struct ListMembers<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> ListMembers<'a> {
+    pub(crate) fn new(line: &'a [u8]) -> Self {
+        Self { rest: line }
+    }
+}
+
+fn trim_ows_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+impl<'a> Iterator for ListMembers<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        loop {
+            let rest = trim_ows_start(self.rest);
+            if rest.is_empty() {
+                self.rest = rest;
+                return None;
+            }
+            if let Some(after_comma) = rest.strip_prefix(b",") {
+                self.rest = after_comma;
+                continue;
+            }
+            let (member, after) = match rest {
+                [b'*', after @ ..] => (Member::Star, after),
+                _ => match parse_tag_prefix(rest) {
+                    Some((tag, after)) => (Member::Tag(tag), after),
+                    None => (Member::Malformed, rest),
+                },
+            };
+            // The member must end at a comma or the end of the line.
+            let after = trim_ows_start(after);
+            match after {
+                [] => self.rest = after,
+                [b',', next @ ..] => self.rest = next,
+                _ => {
+                    // Junk follows: the whole member is malformed. Resume after
+                    // the next comma (an unterminated quote swallows the line).
+                    self.rest = match after.iter().position(|&b| b == b',') {
+                        Some(comma) => &after[comma + 1..],
+                        None => &[],
+                    };
+                    return Some(Member::Malformed);
+                }
+            }
+            return Some(member);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(line: &str) -> Vec<Member<'_>> {
+        ListMembers::new(line.as_bytes()).collect()
+    }
+
+    fn tag(weak: bool, opaque: &str) -> Member<'_> {
+        Member::Tag(TagRef {
+            weak,
+            opaque: opaque.as_bytes(),
+        })
+    }
+
+    #[test]
+    fn parses_rfc_examples() {
+        assert_eq!(members("\"xyzzy\""), vec![tag(false, "xyzzy")]);
+        assert_eq!(
+            members("\"xyzzy\", \"r2d2xxxx\", \"c3piozzzz\""),
+            vec![
+                tag(false, "xyzzy"),
+                tag(false, "r2d2xxxx"),
+                tag(false, "c3piozzzz")
+            ]
+        );
+        assert_eq!(members("W/\"xyzzy\""), vec![tag(true, "xyzzy")]);
+        assert_eq!(members("\"\""), vec![tag(false, "")]);
+        assert_eq!(members("*"), vec![Member::Star]);
+    }
+
+    #[test]
+    fn commas_inside_quotes_belong_to_the_tag() {
+        assert_eq!(
+            members("\"a,b\", \"c\""),
+            vec![tag(false, "a,b"), tag(false, "c")]
+        );
+    }
+
+    #[test]
+    fn empty_members_and_whitespace_are_skipped() {
+        assert_eq!(
+            members(" ,\t\"a\" ,, W/\"b\"\t, "),
+            vec![tag(false, "a"), tag(true, "b")]
+        );
+        assert!(members("").is_empty());
+        assert!(members(" , ,").is_empty());
+    }
+
+    #[test]
+    fn malformed_members_are_reported_and_skipped() {
+        assert_eq!(
+            members("abc, \"ok\""),
+            vec![Member::Malformed, tag(false, "ok")]
+        );
+        assert_eq!(
+            members("w/\"x\", \"y\""),
+            vec![Member::Malformed, tag(false, "y")]
+        );
+        assert_eq!(
+            members("\"x\"junk, \"y\""),
+            vec![Member::Malformed, tag(false, "y")]
+        );
+        assert_eq!(members("\"unterminated"), vec![Member::Malformed]);
+        assert_eq!(members("\"a\" \"b\""), vec![Member::Malformed]);
+        assert_eq!(members("W/ \"a\""), vec![Member::Malformed]);
+        assert_eq!(
+            members("*x, \"a\""),
+            vec![Member::Malformed, tag(false, "a")]
+        );
+    }
+
+    #[test]
+    fn non_ascii_and_control_bytes_are_malformed() {
+        let line = b"\"caf\xc3\xa9\", \"a\x01b\", \"ok\"";
+        let got: Vec<_> = ListMembers::new(line).collect();
+        assert_eq!(
+            got,
+            vec![Member::Malformed, Member::Malformed, tag(false, "ok")]
+        );
+    }
+
+    #[test]
+    fn star_counts_only_alone() {
+        let one = |s: &'static str| classify(std::iter::once(s.as_bytes()));
+        assert_eq!(one("*"), TagList::Any);
+        assert_eq!(one(" * "), TagList::Any);
+        assert_eq!(one("*, \"a\""), TagList::Tags);
+        assert_eq!(one("\"a\""), TagList::Tags);
+        let two = [b"*".as_slice(), b"\"a\"".as_slice()];
+        assert_eq!(classify(two.iter().copied()), TagList::Tags);
+    }
+
+    #[test]
+    fn comparison_functions() {
+        let strong_a = TagRef {
+            weak: false,
+            opaque: b"a",
+        };
+        let weak_a = TagRef {
+            weak: true,
+            opaque: b"a",
+        };
+        assert!(strong_a.weak_eq(&weak_a));
+        assert!(!strong_a.strong_eq(&weak_a));
+        assert!(!weak_a.strong_eq(&weak_a));
+        assert!(strong_a.strong_eq(&strong_a));
+
+        let lines = [b"W/\"a\"".as_slice()];
+        assert!(any_matches(lines.iter().copied(), &strong_a, false));
+        assert!(!any_matches(lines.iter().copied(), &strong_a, true));
+    }
+
+    #[test]
+    fn matching_is_case_sensitive() {
+        let current = TagRef {
+            weak: false,
+            opaque: b"Abc",
+        };
+        assert!(!any_matches(
+            std::iter::once(b"\"abc\"".as_slice()),
+            &current,
+            false
+        ));
+    }
+
+    #[test]
+    fn hash_tags_are_22_base64url_chars() {
+        let tag = EntityTag::from_content(b"");
+        assert_eq!(tag.opaque().len(), 22);
+        assert!(tag
+            .opaque()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(EntityTag::from_content(b"a"), EntityTag::from_content(b"b"));
+        let weak = EntityTag::from_hash(&blake3::hash(b"a"), true);
+        assert!(weak.is_weak());
+        assert_eq!(weak.opaque(), EntityTag::from_content(b"a").opaque());
+    }
+
+    #[test]
+    fn base64url_matches_reference_encoding() {
+        // All-ones and a known pattern, checked against RFC 4648 by hand:
+        // 0xff.. -> "_" x 21 then the last 2 bits (11) padded: "w".
+        let mut out = [0u8; HASH_CHARS];
+        base64url_128(&[0xff; 16], &mut out);
+        assert_eq!(&out, b"_____________________w");
+        base64url_128(&[0; 16], &mut out);
+        assert_eq!(&out, b"AAAAAAAAAAAAAAAAAAAAAA");
+        // "Hello, World!!!!" in standard base64 is SGVsbG8sIFdvcmxkISEhIQ==
+        base64url_128(b"Hello, World!!!!", &mut out);
+        assert_eq!(&out, b"SGVsbG8sIFdvcmxkISEhIQ");
+    }
+
+    #[test]
+    fn entity_tag_constructors_validate() {
+        assert!(EntityTag::strong("ok").is_ok());
+        assert!(EntityTag::strong("bad\"").is_err());
+        assert!(EntityTag::strong("sp ace").is_err());
+        assert!(EntityTag::weak("é").is_err());
+        assert!("\"x\" ".parse::<EntityTag>().is_err());
+        assert_eq!(
+            "W/\"x\"".parse::<EntityTag>().unwrap(),
+            EntityTag::weak("x").unwrap()
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! [`ConditionalLayer`]: the configuration of the middleware.
+
+use tower::Layer;
+
+use crate::service::Conditional;
+
+/// How the entity-tags this crate computes are marked (RFC 9110 §8.8.3).
+///
+/// ```
+/// use tower_conditional::{ConditionalLayer, EtagPolicy};
+///
+/// let layer = ConditionalLayer::new().etag_policy(EtagPolicy::Weak);
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum EtagPolicy {
+    /// `"…"`: the tag changes whenever a byte of the body changes. Right for
+    /// a hash of the exact bytes sent, and needed by `If-Match` and by range
+    /// requests with `If-Range`, which only accept strong tags.
+    #[default]
+    Strong,
+    /// `W/"…"`: for representations that are equivalent rather than
+    /// identical across responses. Still a hash of the bytes; caches can
+    /// revalidate with it, but `If-Match` never matches a weak tag.
+    Weak,
+}
+
+/// The default for [`ConditionalLayer::max_body_size`]: 4 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
+
+/// Settings shared by the layer, its services and their futures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) etag_policy: EtagPolicy,
+    pub(crate) max_body_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            etag_policy: EtagPolicy::Strong,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+}
+
+/// Adds content-hash `ETag`s to responses and answers conditional requests
+/// with `304 Not Modified` or `412 Precondition Failed`.
+///
+/// A cheap `Clone` value holding configuration only; see the
+/// [crate documentation](crate) for what the service does.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_conditional::{ConditionalLayer, EtagPolicy};
+///
+/// let app: Router = Router::new()
+///     .route("/data.json", get(|| async { r#"{"answer":42}"# }))
+///     .layer(
+///         ConditionalLayer::new()
+///             .etag_policy(EtagPolicy::Strong)
+///             .max_body_size(1024 * 1024),
+///     );
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConditionalLayer {
+    config: Config,
+}
+
+impl ConditionalLayer {
+    /// A layer with strong entity-tags and a 4 MiB body limit.
+    ///
+    /// ```
+    /// let layer = tower_conditional::ConditionalLayer::new();
+    /// # let _ = layer;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chooses strong (the default) or weak entity-tags for hashed bodies.
+    ///
+    /// Entity-tags set by the inner service are never changed.
+    ///
+    /// ```
+    /// use tower_conditional::{ConditionalLayer, EtagPolicy};
+    ///
+    /// let layer = ConditionalLayer::new().etag_policy(EtagPolicy::Weak);
+    /// # let _ = layer;
+    /// ```
+    pub fn etag_policy(mut self, policy: EtagPolicy) -> Self {
+        self.config.etag_policy = policy;
+        self
+    }
+
+    /// The largest body, in bytes, that is held back to be hashed; the
+    /// default is [`DEFAULT_MAX_BODY_SIZE`] (4 MiB).
+    ///
+    /// A body that announces more (by its size hint or `Content-Length`) is
+    /// streamed at once; one that turns out longer while it is read is sent
+    /// on, whole and unchanged, without an `ETag`. Memory held per request
+    /// stays within this limit (plus the chunk that crossed it).
+    ///
+    /// ```
+    /// use tower_conditional::ConditionalLayer;
+    ///
+    /// let layer = ConditionalLayer::new().max_body_size(256 * 1024);
+    /// # let _ = layer;
+    /// ```
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.config.max_body_size = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for ConditionalLayer {
+    type Service = Conditional<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Conditional::from_config(inner, self.config)
+    }
+}

@@ -1,0 +1,130 @@
+//! Conditional requests for any tower service: content-hash `ETag`s,
+//! `304 Not Modified` and `412 Precondition Failed`, as RFC 9110 §13 says.
+//!
+//! A client that already holds a copy of a resource can ask whether it
+//! changed (`If-None-Match: "…"`, `If-Modified-Since: …`). When it has not,
+//! the server answers `304 Not Modified` with headers only, and the bytes of
+//! the body never cross the wire again. [`ConditionalLayer`] does this for
+//! every route it wraps, with no change to the handlers:
+//!
+//! - a `200 OK` answer to a GET or HEAD gets an `ETag` computed from its body
+//!   (128 bits of blake3, hashed as the body streams in, the same on every
+//!   machine), unless the handler set one itself;
+//! - when the request's `If-None-Match` (or, without it, `If-Modified-Since`
+//!   against the handler's `Last-Modified`) shows the client's copy is
+//!   current, the answer is an empty `304` that keeps what caches need
+//!   (`ETag`, `Cache-Control`, `Vary`, `Expires`, `Date`, `Content-Location`,
+//!   `Last-Modified`, `Set-Cookie`);
+//! - a failed `If-Match` or `If-Unmodified-Since` on a GET or HEAD gives `412`.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use tower_conditional::ConditionalLayer;
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let app = Router::new()
+//!         .route("/data.json", get(|| async { r#"{"answer":42}"# }))
+//!         .layer(ConditionalLayer::new());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//!     axum::serve(listener, app).await.unwrap();
+//! }
+//! ```
+//!
+//! It fits wherever a tower layer does: `Router::layer`, around a whole
+//! `Router` as a service, in a `tower::ServiceBuilder`, or around any
+//! `Service<http::Request<_>>` served by hyper:
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower::{Layer, ServiceBuilder};
+//! use tower_conditional::ConditionalLayer;
+//!
+//! let router: Router = Router::new().route("/", get(|| async { "hello" }));
+//!
+//! // Around a whole router, as one service:
+//! let service = ConditionalLayer::new().layer(router.clone());
+//!
+//! // In a stack of layers:
+//! let stacked = ServiceBuilder::new()
+//!     .layer(ConditionalLayer::new())
+//!     .service(router);
+//! # let _ = (service, stacked);
+//! ```
+//!
+//! # What is hashed and what streams through
+//!
+//! Only `200 OK` answers to GET and HEAD are read and hashed, up to
+//! [`ConditionalLayer::max_body_size`] (4 MiB by default). These stream
+//! through untouched, without being held back or given an `ETag`:
+//!
+//! - every other method and status (other 2xx answers that carry their own
+//!   `ETag` or `Last-Modified` are still checked against the request's
+//!   conditions, so a `304` wins over a range);
+//! - bodies longer than the limit, or announced so by their size hint or
+//!   `Content-Length` (these go out whole and unchanged, with no `ETag`);
+//! - `Cache-Control: no-store`, `text/event-stream` and `application/grpc*`;
+//! - responses whose handler set an `ETag`: that tag is kept and compared,
+//!   and the body is not read;
+//! - requests or responses that carry the [`Bypass`] extension.
+//!
+//! The bytes and trailers the client receives are exactly those the inner
+//! service produced; an error of the inner body reaches the client as an
+//! error (never as a complete response with an `ETag`).
+//!
+//! # HEAD
+//!
+//! A HEAD request reaches the inner service as a GET, and the layer drops the
+//! body itself, so HEAD and GET get the same `ETag` and `Content-Length` even
+//! when a router below would strip the body of a HEAD response before the
+//! layer could hash it. The inner service therefore does the work of a GET.
+//!
+//! # Shared caches and cookies
+//!
+//! A `304` keeps every `Set-Cookie` of the response it replaces. A response
+//! that sets a cookie for one user and is not marked `Cache-Control: private`
+//! (or `no-store`) may be stored by a shared cache and served to others: that
+//! is the application's choice to make, and this layer does not change it.
+#![deny(unsafe_code, unreachable_pub, missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+mod body;
+mod eligibility;
+mod entity_tag;
+mod future;
+mod layer;
+mod not_modified;
+mod preconditions;
+mod service;
+
+pub use crate::body::ConditionalBody;
+pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
+pub use crate::future::ResponseFuture;
+pub use crate::layer::{ConditionalLayer, EtagPolicy, DEFAULT_MAX_BODY_SIZE};
+pub use crate::preconditions::{Evaluation, Preconditions, Validators};
+pub use crate::service::Conditional;
+
+/// Marks a request or a response to be passed through untouched: no body is
+/// held back, no `ETag` is added, no condition is evaluated.
+///
+/// Put it in the response's extensions from a handler (axum's `Extension`
+/// does this when returned as part of a response), or in the request's
+/// extensions from a layer outside this one.
+///
+/// ```
+/// use axum::{routing::get, Extension, Router};
+/// use tower_conditional::{Bypass, ConditionalLayer};
+///
+/// async fn live_counter() -> (Extension<Bypass>, String) {
+///     (Extension(Bypass), format!("{}", 42))
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/counter", get(live_counter))
+///     .layer(ConditionalLayer::new());
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bypass;

@@ -1,0 +1,107 @@
+//! Building `304 Not Modified` and `412 Precondition Failed` responses (pure).
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{response, StatusCode};
+
+use crate::preconditions::Validators;
+
+/// Representation metadata and framing that describe a body a 304 does not
+/// have (RFC 9110 §15.4.5): dropped. Everything else, in particular ETag,
+/// Cache-Control, Content-Location, Date, Expires, Vary, Last-Modified and
+/// every Set-Cookie line, stays so that caches can update their stored headers.
+const NOT_FOR_304: [HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_RANGE,
+    header::TRANSFER_ENCODING,
+    header::TRAILER,
+    HeaderName::from_static("content-digest"),
+];
+
+/// Turns the head of a 2xx response into the head of its `304 Not Modified`.
+pub(crate) fn into_not_modified(parts: &mut response::Parts) {
+    parts.status = StatusCode::NOT_MODIFIED;
+    for name in &NOT_FOR_304 {
+        parts.headers.remove(name);
+    }
+}
+
+/// The headers of a `412 Precondition Failed`: the current validators, when
+/// known, and an empty body. Nothing is copied from a 2xx the request did not
+/// get: in particular no Cache-Control, so no cache stores the 412 in its place.
+pub(crate) fn precondition_failed_headers(current: Option<&Validators>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(current) = current {
+        if let Some(etag) = current.etag() {
+            headers.insert(header::ETAG, etag.to_header_value());
+        }
+        if let Some(date) = current.last_modified_header() {
+            headers.insert(header::LAST_MODIFIED, date);
+        }
+    }
+    headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Response;
+
+    #[test]
+    fn keeps_cache_headers_and_drops_body_metadata() {
+        let response = Response::builder()
+            .header("etag", "\"a\"")
+            .header("cache-control", "max-age=60")
+            .header("content-location", "/a.json")
+            .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            .header("expires", "Sun, 06 Nov 1994 08:50:37 GMT")
+            .header("vary", "accept-encoding")
+            .header("last-modified", "Sun, 06 Nov 1994 08:00:00 GMT")
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .header("content-type", "application/json")
+            .header("content-length", "12")
+            .header("content-encoding", "gzip")
+            .header("content-language", "en")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = response.into_parts();
+        into_not_modified(&mut parts);
+        assert_eq!(parts.status, StatusCode::NOT_MODIFIED);
+        for kept in [
+            "etag",
+            "cache-control",
+            "content-location",
+            "date",
+            "expires",
+            "vary",
+            "last-modified",
+        ] {
+            assert!(parts.headers.contains_key(kept), "{kept} must stay");
+        }
+        assert_eq!(parts.headers.get_all("set-cookie").iter().count(), 2);
+        for dropped in [
+            "content-type",
+            "content-length",
+            "content-encoding",
+            "content-language",
+            "transfer-encoding",
+        ] {
+            assert!(!parts.headers.contains_key(dropped), "{dropped} must go");
+        }
+    }
+
+    #[test]
+    fn precondition_failed_carries_validators_only() {
+        let current = Validators::new().with_etag("\"v2\"".parse().unwrap());
+        let headers = precondition_failed_headers(Some(&current));
+        assert_eq!(headers["etag"], "\"v2\"");
+        assert_eq!(headers["content-length"], "0");
+        assert_eq!(headers.len(), 2);
+        assert_eq!(precondition_failed_headers(None).len(), 1);
+    }
+}

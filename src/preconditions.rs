@@ -1,0 +1,499 @@
+//! Evaluation of request preconditions (RFC 9110 §13.1 and §13.2.2).
+//!
+//! Pure: it reads request headers and the current validators of the target
+//! resource and says what the response must be. No I/O, no allocation beyond
+//! keeping the condition fields, linear in their length.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::entity_tag::{self, EntityTag, TagList};
+
+/// The validators of the selected representation: what a precondition is
+/// compared against (RFC 9110 §8.8).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use tower_conditional::{EntityTag, Validators};
+///
+/// let current = Validators::new()
+///     .with_etag(EntityTag::strong("rev-3").unwrap())
+///     .with_last_modified(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// assert_eq!(current.etag().unwrap().opaque(), "rev-3");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    etag: Option<EntityTag>,
+    last_modified: Option<SystemTime>,
+}
+
+impl Validators {
+    /// Validators with neither an entity-tag nor a modification date.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the current entity-tag.
+    pub fn with_etag(mut self, etag: EntityTag) -> Self {
+        self.etag = Some(etag);
+        self
+    }
+
+    /// Sets the last modification time. Sub-second precision is ignored when
+    /// comparing, as HTTP-dates have whole seconds.
+    pub fn with_last_modified(mut self, last_modified: SystemTime) -> Self {
+        self.last_modified = Some(last_modified);
+        self
+    }
+
+    /// The current entity-tag, if any.
+    pub fn etag(&self) -> Option<&EntityTag> {
+        self.etag.as_ref()
+    }
+
+    /// The last modification time, if any.
+    pub fn last_modified(&self) -> Option<SystemTime> {
+        self.last_modified
+    }
+
+    /// The last modification time as an HTTP-date header value, when it can
+    /// be written as one (years 1970 to 9998).
+    pub(crate) fn last_modified_header(&self) -> Option<HeaderValue> {
+        let seconds = whole_seconds(self.last_modified?)?;
+        // httpdate cannot format year 9999 and later.
+        const YEAR_9999: u64 = 253_370_764_800;
+        if seconds >= YEAR_9999 {
+            return None;
+        }
+        let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(seconds));
+        HeaderValue::from_str(&date).ok()
+    }
+}
+
+/// The decision a precondition evaluation reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// No precondition stops the request: perform it and answer as usual.
+    Proceed,
+    /// Answer `304 Not Modified` (only ever for GET and HEAD).
+    NotModified,
+    /// Answer `412 Precondition Failed`.
+    PreconditionFailed,
+}
+
+/// The precondition fields of one request, read once from its headers.
+///
+/// Entity-tag lists are kept as received (a cheap clone of each line) and
+/// parsed only when compared; dates are parsed at once. A date field that is
+/// not a valid HTTP-date, or that has more than one line, is ignored, as
+/// RFC 9110 §13.1.3 and §13.1.4 require.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use tower_conditional::{Evaluation, EntityTag, Preconditions, Validators};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("if-none-match", "\"a\", W/\"b\"".parse().unwrap());
+/// let preconditions = Preconditions::from_headers(&headers);
+///
+/// let current = Validators::new().with_etag(EntityTag::strong("b").unwrap());
+/// assert_eq!(preconditions.evaluate(&Method::GET, Some(&current)), Evaluation::NotModified);
+/// assert_eq!(preconditions.evaluate(&Method::PUT, Some(&current)), Evaluation::PreconditionFailed);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Preconditions {
+    if_match: Vec<HeaderValue>,
+    if_none_match: Vec<HeaderValue>,
+    if_modified_since: Option<SystemTime>,
+    if_unmodified_since: Option<SystemTime>,
+}
+
+fn lines(headers: &HeaderMap, name: HeaderName) -> Vec<HeaderValue> {
+    headers.get_all(name).iter().cloned().collect()
+}
+
+/// A single-line, valid HTTP-date field, or nothing.
+fn date_field(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    parse_http_date(value.as_bytes())
+}
+
+/// Parses any of the three HTTP-date formats (RFC 9110 §5.6.7).
+pub(crate) fn parse_http_date(bytes: &[u8]) -> Option<SystemTime> {
+    // Longest valid form is an rfc850-date with "Wednesday": 37 bytes.
+    if bytes.len() > 64 {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    httpdate::parse_http_date(text).ok()
+}
+
+/// Seconds since the epoch, or `None` for times before it.
+fn whole_seconds(time: SystemTime) -> Option<u64> {
+    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+impl Preconditions {
+    /// Reads the precondition fields (`If-Match`, `If-None-Match`,
+    /// `If-Modified-Since`, `If-Unmodified-Since`) of a request.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self {
+            if_match: lines(headers, IF_MATCH),
+            if_none_match: lines(headers, IF_NONE_MATCH),
+            if_modified_since: date_field(headers, IF_MODIFIED_SINCE),
+            if_unmodified_since: date_field(headers, IF_UNMODIFIED_SINCE),
+        }
+    }
+
+    /// Whether the request carries no precondition this crate evaluates.
+    pub fn is_empty(&self) -> bool {
+        self.if_match.is_empty()
+            && self.if_none_match.is_empty()
+            && self.if_modified_since.is_none()
+            && self.if_unmodified_since.is_none()
+    }
+
+    /// Evaluates the preconditions in the order of RFC 9110 §13.2.2.
+    ///
+    /// `current` is the selected representation's validators, or `None` when
+    /// the target resource has no current representation. Call this only where
+    /// the response without preconditions would have been a 2xx (§13.2.1).
+    /// Range and `If-Range` are left to the caller: a 304 takes precedence.
+    pub fn evaluate(&self, method: &Method, current: Option<&Validators>) -> Evaluation {
+        let etag = current.and_then(|v| v.etag.as_ref());
+        let last_modified = current
+            .and_then(|v| v.last_modified)
+            .and_then(whole_seconds);
+
+        // Step 1: If-Match, strong comparison.
+        if !self.if_match.is_empty() {
+            if !self.if_match_passes(current.is_some(), etag) {
+                return Evaluation::PreconditionFailed;
+            }
+        } else if let (Some(since), Some(modified)) = (self.if_unmodified_since, last_modified) {
+            // Step 2: If-Unmodified-Since, only without If-Match and with a known date.
+            match whole_seconds(since) {
+                Some(since) if modified <= since => {}
+                _ => return Evaluation::PreconditionFailed,
+            }
+        }
+
+        let safe = *method == Method::GET || *method == Method::HEAD;
+        // Step 3: If-None-Match, weak comparison.
+        if !self.if_none_match.is_empty() {
+            if self.if_none_match_matches(current.is_some(), etag) {
+                return if safe {
+                    Evaluation::NotModified
+                } else {
+                    Evaluation::PreconditionFailed
+                };
+            }
+        } else if safe {
+            // Step 4: If-Modified-Since, GET and HEAD only, without If-None-Match.
+            if let (Some(since), Some(modified)) = (self.if_modified_since, last_modified) {
+                if whole_seconds(since).is_some_and(|since| modified <= since) {
+                    return Evaluation::NotModified;
+                }
+            }
+        }
+        Evaluation::Proceed
+    }
+
+    fn if_match_passes(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
+        let lines = self.if_match.iter().map(HeaderValue::as_bytes);
+        match entity_tag::classify(lines.clone()) {
+            TagList::Any => exists,
+            TagList::Tags => {
+                etag.is_some_and(|etag| entity_tag::any_matches(lines, &etag.as_ref(), true))
+            }
+        }
+    }
+
+    fn if_none_match_matches(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
+        let lines = self.if_none_match.iter().map(HeaderValue::as_bytes);
+        match entity_tag::classify(lines.clone()) {
+            TagList::Any => exists,
+            TagList::Tags => {
+                etag.is_some_and(|etag| entity_tag::any_matches(lines, &etag.as_ref(), false))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Evaluation::*;
+
+    const T0: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    const T0_RFC850: &str = "Sunday, 06-Nov-94 08:49:37 GMT";
+    const T0_ASCTIME: &str = "Sun Nov  6 08:49:37 1994";
+    const BEFORE_T0: &str = "Sun, 06 Nov 1994 08:49:36 GMT";
+    const AFTER_T0: &str = "Sun, 06 Nov 1994 08:49:38 GMT";
+
+    fn t0() -> SystemTime {
+        httpdate::parse_http_date(T0).unwrap()
+    }
+
+    fn request(fields: &[(&'static str, &str)]) -> Preconditions {
+        let mut headers = HeaderMap::new();
+        for (name, value) in fields {
+            headers.append(*name, HeaderValue::from_bytes(value.as_bytes()).unwrap());
+        }
+        Preconditions::from_headers(&headers)
+    }
+
+    fn current(tag: &str) -> Validators {
+        Validators::new()
+            .with_etag(tag.parse().unwrap())
+            .with_last_modified(t0())
+    }
+
+    #[test]
+    fn no_preconditions_proceed() {
+        let pre = request(&[]);
+        assert!(pre.is_empty());
+        assert_eq!(pre.evaluate(&Method::GET, Some(&current("\"a\""))), Proceed);
+        assert_eq!(pre.evaluate(&Method::PUT, None), Proceed);
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let pre = request(&[("if-none-match", "W/\"a\"")]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            NotModified
+        );
+        assert_eq!(
+            pre.evaluate(&Method::HEAD, Some(&current("W/\"a\""))),
+            NotModified
+        );
+        assert_eq!(pre.evaluate(&Method::GET, Some(&current("\"b\""))), Proceed);
+        assert_eq!(
+            pre.evaluate(&Method::POST, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+    }
+
+    #[test]
+    fn if_none_match_over_several_lines() {
+        let pre = request(&[
+            ("if-none-match", "\"x\""),
+            ("if-none-match", "\"y\", \"a\""),
+        ]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            NotModified
+        );
+    }
+
+    #[test]
+    fn if_none_match_star() {
+        let pre = request(&[("if-none-match", "*")]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            NotModified
+        );
+        assert_eq!(
+            pre.evaluate(&Method::PUT, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+        assert_eq!(pre.evaluate(&Method::PUT, None), Proceed);
+        let mixed = request(&[("if-none-match", "*, \"b\"")]);
+        assert_eq!(
+            mixed.evaluate(&Method::GET, Some(&current("\"a\""))),
+            Proceed
+        );
+    }
+
+    #[test]
+    fn if_match_uses_strong_comparison() {
+        let pre = request(&[("if-match", "\"a\"")]);
+        assert_eq!(pre.evaluate(&Method::PUT, Some(&current("\"a\""))), Proceed);
+        assert_eq!(
+            pre.evaluate(&Method::PUT, Some(&current("W/\"a\""))),
+            PreconditionFailed
+        );
+        assert_eq!(
+            pre.evaluate(&Method::PUT, Some(&current("\"b\""))),
+            PreconditionFailed
+        );
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"b\""))),
+            PreconditionFailed
+        );
+        let weak_request = request(&[("if-match", "W/\"a\"")]);
+        assert_eq!(
+            weak_request.evaluate(&Method::PUT, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+    }
+
+    #[test]
+    fn if_match_star_needs_a_current_representation() {
+        let pre = request(&[("if-match", "*")]);
+        assert_eq!(
+            pre.evaluate(&Method::PUT, Some(&Validators::new())),
+            Proceed
+        );
+        assert_eq!(pre.evaluate(&Method::PUT, None), PreconditionFailed);
+    }
+
+    #[test]
+    fn if_match_without_current_etag_fails() {
+        let pre = request(&[("if-match", "\"a\"")]);
+        assert_eq!(
+            pre.evaluate(&Method::PUT, Some(&Validators::new())),
+            PreconditionFailed
+        );
+        assert_eq!(pre.evaluate(&Method::PUT, None), PreconditionFailed);
+    }
+
+    #[test]
+    fn if_modified_since_in_all_three_formats() {
+        for date in [T0, T0_RFC850, T0_ASCTIME, AFTER_T0] {
+            let pre = request(&[("if-modified-since", date)]);
+            assert_eq!(
+                pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+                NotModified,
+                "{date}"
+            );
+        }
+        let older = request(&[("if-modified-since", BEFORE_T0)]);
+        assert_eq!(
+            older.evaluate(&Method::GET, Some(&current("\"a\""))),
+            Proceed
+        );
+    }
+
+    #[test]
+    fn if_modified_since_is_ignored_when_it_must_be() {
+        let with_inm = request(&[("if-modified-since", T0), ("if-none-match", "\"b\"")]);
+        assert_eq!(
+            with_inm.evaluate(&Method::GET, Some(&current("\"a\""))),
+            Proceed
+        );
+        let post = request(&[("if-modified-since", T0)]);
+        assert_eq!(
+            post.evaluate(&Method::POST, Some(&current("\"a\""))),
+            Proceed
+        );
+        let no_date = request(&[("if-modified-since", T0)]);
+        let tag_only = Validators::new().with_etag("\"a\"".parse().unwrap());
+        assert_eq!(no_date.evaluate(&Method::GET, Some(&tag_only)), Proceed);
+        for invalid in [
+            "yesterday",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+        ] {
+            let pre = request(&[("if-modified-since", invalid)]);
+            assert_eq!(
+                pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+                Proceed,
+                "{invalid}"
+            );
+        }
+        let two_lines = request(&[("if-modified-since", T0), ("if-modified-since", T0)]);
+        assert_eq!(
+            two_lines.evaluate(&Method::GET, Some(&current("\"a\""))),
+            Proceed
+        );
+    }
+
+    #[test]
+    fn sub_second_modification_times_compare_by_whole_seconds() {
+        let pre = request(&[("if-modified-since", T0)]);
+        let late_in_second =
+            Validators::new().with_last_modified(t0() + Duration::from_millis(900));
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&late_in_second)),
+            NotModified
+        );
+    }
+
+    #[test]
+    fn if_unmodified_since() {
+        let pre = request(&[("if-unmodified-since", T0)]);
+        assert_eq!(pre.evaluate(&Method::PUT, Some(&current("\"a\""))), Proceed);
+        let older = request(&[("if-unmodified-since", BEFORE_T0)]);
+        assert_eq!(
+            older.evaluate(&Method::PUT, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+        // Ignored when If-Match is present, when no date is known, when invalid.
+        let with_if_match = request(&[("if-unmodified-since", BEFORE_T0), ("if-match", "\"a\"")]);
+        assert_eq!(
+            with_if_match.evaluate(&Method::PUT, Some(&current("\"a\""))),
+            Proceed
+        );
+        let tag_only = Validators::new().with_etag("\"a\"".parse().unwrap());
+        assert_eq!(older.evaluate(&Method::PUT, Some(&tag_only)), Proceed);
+        let invalid = request(&[("if-unmodified-since", "not a date")]);
+        assert_eq!(
+            invalid.evaluate(&Method::PUT, Some(&current("\"a\""))),
+            Proceed
+        );
+    }
+
+    #[test]
+    fn order_if_match_before_if_none_match() {
+        // If-Match fails first: 412 even though If-None-Match would give 304.
+        let pre = request(&[("if-match", "\"b\""), ("if-none-match", "\"a\"")]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+        // If-Match passes, then If-None-Match decides.
+        let pre = request(&[("if-match", "\"a\""), ("if-none-match", "\"a\"")]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            NotModified
+        );
+    }
+
+    #[test]
+    fn order_if_unmodified_since_before_if_none_match() {
+        let pre = request(&[
+            ("if-unmodified-since", BEFORE_T0),
+            ("if-none-match", "\"a\""),
+        ]);
+        assert_eq!(
+            pre.evaluate(&Method::GET, Some(&current("\"a\""))),
+            PreconditionFailed
+        );
+    }
+
+    #[test]
+    fn last_modified_header_is_formatted_in_range_only() {
+        let in_range = Validators::new().with_last_modified(t0() + Duration::from_millis(500));
+        assert_eq!(in_range.last_modified_header().unwrap(), T0);
+        let before_epoch =
+            Validators::new().with_last_modified(UNIX_EPOCH - Duration::from_secs(1));
+        assert!(before_epoch.last_modified_header().is_none());
+        let far =
+            Validators::new().with_last_modified(UNIX_EPOCH + Duration::from_secs(300_000_000_000));
+        assert!(far.last_modified_header().is_none());
+    }
+
+    #[test]
+    fn hostile_dates_never_panic() {
+        for date in [
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "\u{0}\u{1}",
+            "Sun, 06 Nov 1994 08:49:37 GMT\u{e9}",
+        ] {
+            let _ = parse_http_date(date.as_bytes());
+        }
+        assert!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT\xff").is_none());
+    }
+}
