@@ -6,16 +6,19 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
-use http::{response, HeaderValue, Response, StatusCode};
+use http::{response, HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use tower::Service;
 
 use crate::body::{into_bytes_frame, ConditionalBody, Held, Rest};
 use crate::eligibility;
 use crate::entity_tag::EntityTag;
 use crate::layer::{Config, EtagPolicy};
-use crate::not_modified::{into_not_modified, precondition_failed_headers};
+use crate::lookup::ResourceState;
+use crate::not_modified::{into_not_modified, not_modified_headers, precondition_failed_headers};
 use crate::preconditions::{parse_http_date, Evaluation, Preconditions, Validators};
+use crate::service::start;
 use crate::Bypass;
 
 pin_project! {
@@ -73,6 +76,8 @@ pub(crate) struct RequestFacts {
     pub(crate) preconditions: Preconditions,
     pub(crate) is_head: bool,
     pub(crate) config: Config,
+    /// Validators a lookup found before the handler ran.
+    pub(crate) looked_up: Option<Validators>,
 }
 
 /// The response being held back while its body is hashed.
@@ -162,6 +167,11 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     {
         return Step::Answer(pass_on(parts, body, request.is_head));
     }
+    if parts.status == StatusCode::OK {
+        if let Some(looked_up) = &request.looked_up {
+            add_looked_up_validators(&mut parts.headers, looked_up);
+        }
+    }
     let last_modified = single_date(&parts.headers);
     let handler_etag = parts.headers.get(ETAG);
     let must_not_hash = parts.status != StatusCode::OK
@@ -210,6 +220,21 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             last_modified,
         },
     )
+}
+
+/// Gives a 200 the validators looked up before the handler ran, unless the
+/// handler set its own: what the handler says about its response wins.
+fn add_looked_up_validators(headers: &mut http::HeaderMap, looked_up: &Validators) {
+    if !headers.contains_key(ETAG) {
+        if let Some(etag) = looked_up.etag() {
+            headers.insert(ETAG, etag.to_header_value());
+        }
+    }
+    if !headers.contains_key(LAST_MODIFIED) {
+        if let Some(date) = looked_up.last_modified_header() {
+            headers.insert(LAST_MODIFIED, date);
+        }
+    }
 }
 
 /// Reads the body until it ends, fails or outgrows the limit.
@@ -421,4 +446,181 @@ fn exceeds<B: Body>(headers: &http::HeaderMap, body: &B, max: usize) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.trim().parse::<u64>().ok())
         .is_some_and(|length| length > max)
+}
+
+pin_project! {
+    /// The response future of [`Conditional`](crate::Conditional) with a
+    /// [validator lookup](crate::ConditionalLayer::lookup_validators).
+    ///
+    /// It first waits for the lookup; then it either answers at once (`304`,
+    /// `412`) without calling the inner service, or calls it and continues as
+    /// a [`ResponseFuture`]. Dropping it drops the lookup, the request and the
+    /// inner service's future.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::future::ready;
+    /// use http::{request::Parts, Request, Response, StatusCode};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_conditional::{ConditionalLayer, EntityTag, Validators};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = ConditionalLayer::new().lookup_validators(|_: &Parts| {
+    ///     ready(Validators::new().with_etag(EntityTag::strong("v7").unwrap()).into())
+    /// });
+    /// let service = layer.layer(service_fn(|_req: Request<()>| async {
+    ///     Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// }));
+    /// let stale_write = Request::put("/item").header("if-match", "\"v6\"").body(()).unwrap();
+    /// let response = service.oneshot(stale_write).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED);
+    /// # }
+    /// ```
+    pub struct LookupFuture<S, ReqBody, LF, B>
+    where
+        S: Service<Request<ReqBody>, Response = Response<B>>,
+        B: Body,
+    {
+        #[pin]
+        state: LookupState<S, ReqBody, LF, B>,
+    }
+}
+
+pin_project! {
+    #[project = LookupStateProj]
+    enum LookupState<S, ReqBody, LF, B>
+    where
+        S: Service<Request<ReqBody>, Response = Response<B>>,
+        B: Body,
+    {
+        Looking { #[pin] lookup: LF, call: Option<DeferredCall<S, ReqBody>> },
+        Called { #[pin] future: ResponseFuture<S::Future, B> },
+    }
+}
+
+/// A request waiting for its lookup, with the service that will answer it.
+struct DeferredCall<S, ReqBody> {
+    service: S,
+    request: Request<ReqBody>,
+    preconditions: Preconditions,
+    config: Config,
+}
+
+impl<S, ReqBody, LF, B> LookupFuture<S, ReqBody, LF, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    B: Body,
+{
+    pub(crate) fn called(future: ResponseFuture<S::Future, B>) -> Self {
+        Self {
+            state: LookupState::Called { future },
+        }
+    }
+
+    pub(crate) fn looking(
+        lookup: LF,
+        service: S,
+        request: Request<ReqBody>,
+        preconditions: Preconditions,
+        config: Config,
+    ) -> Self {
+        Self {
+            state: LookupState::Looking {
+                lookup,
+                call: Some(DeferredCall {
+                    service,
+                    request,
+                    preconditions,
+                    config,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, LF, B> Future for LookupFuture<S, ReqBody, LF, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    LF: Future<Output = ResourceState>,
+    B: Body,
+    B::Data: Buf,
+{
+    type Output = Output<B, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                LookupStateProj::Looking { lookup, call } => {
+                    let resource = ready!(lookup.poll(cx));
+                    let call = call.take().expect("polled after completion");
+                    match decide_before_handler(call, resource) {
+                        BeforeHandler::Call(future) => state.set(LookupState::Called { future }),
+                        BeforeHandler::Answer(early) => return Poll::Ready(Ok(early)),
+                    }
+                }
+                LookupStateProj::Called { future } => return future.poll(cx),
+            }
+        }
+    }
+}
+
+/// What the looked-up state decides: call the inner service, or answer now.
+enum BeforeHandler<F, B: Body> {
+    Call(ResponseFuture<F, B>),
+    Answer(Response<ConditionalBody<B>>),
+}
+
+/// Evaluates the preconditions against the looked-up state: either an early
+/// answer, or the inner service's future.
+fn decide_before_handler<S, ReqBody, B>(
+    call: DeferredCall<S, ReqBody>,
+    resource: ResourceState,
+) -> BeforeHandler<S::Future, B>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    B: Body,
+{
+    let DeferredCall {
+        mut service,
+        request,
+        preconditions,
+        config,
+    } = call;
+    let safe = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
+    let current = match resource {
+        ResourceState::Unknown => None,
+        // A GET of a missing resource is the handler's to answer (a 404 is
+        // not subject to preconditions).
+        ResourceState::Missing if safe => None,
+        ResourceState::Missing => Some(None),
+        ResourceState::Current(validators) => Some(Some(validators)),
+    };
+    let Some(current) = current else {
+        return BeforeHandler::Call(start(&mut service, request, config, preconditions, None));
+    };
+    match preconditions.evaluate(request.method(), current.as_ref()) {
+        Evaluation::Proceed => {
+            BeforeHandler::Call(start(&mut service, request, config, preconditions, current))
+        }
+        Evaluation::NotModified => BeforeHandler::Answer(early_answer(
+            StatusCode::NOT_MODIFIED,
+            not_modified_headers(current.as_ref()),
+        )),
+        Evaluation::PreconditionFailed => BeforeHandler::Answer(early_answer(
+            StatusCode::PRECONDITION_FAILED,
+            precondition_failed_headers(current.as_ref()),
+        )),
+    }
+}
+
+fn early_answer<B: Body>(
+    status: StatusCode,
+    headers: http::HeaderMap,
+) -> Response<ConditionalBody<B>> {
+    let mut response = Response::new(ConditionalBody::empty());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }

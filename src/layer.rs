@@ -1,7 +1,10 @@
 //! [`ConditionalLayer`]: the configuration of the middleware.
 
+use std::fmt;
+
 use tower::Layer;
 
+use crate::lookup::{LookupValidators, NoLookup};
 use crate::service::Conditional;
 
 /// How the entity-tags this crate computes are marked (RFC 9110 §8.8.3).
@@ -63,9 +66,10 @@ impl Default for Config {
 ///     );
 /// # let _ = app;
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct ConditionalLayer {
+#[derive(Clone, Default)]
+pub struct ConditionalLayer<L = NoLookup> {
     config: Config,
+    lookup: L,
 }
 
 impl ConditionalLayer {
@@ -78,7 +82,9 @@ impl ConditionalLayer {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl<L> ConditionalLayer<L> {
     /// Chooses strong (the default) or weak entity-tags for hashed bodies.
     ///
     /// Entity-tags set by the inner service are never changed.
@@ -112,12 +118,68 @@ impl ConditionalLayer {
         self.config.max_body_size = bytes;
         self
     }
+
+    /// Looks up the target resource's current validators before the inner
+    /// service runs, so that a request whose preconditions decide the answer
+    /// never reaches the handler.
+    ///
+    /// With a lookup configured:
+    /// - a GET or HEAD whose `If-None-Match` (or `If-Modified-Since`) matches
+    ///   the looked-up validators gets its `304` without the handler running;
+    /// - any request whose `If-Match` or `If-Unmodified-Since` fails, or a
+    ///   non-GET/HEAD whose `If-None-Match: *` finds an existing resource,
+    ///   gets `412 Precondition Failed` without the handler running: lost
+    ///   updates are refused and a create-only `PUT` does not overwrite;
+    /// - when the handler runs for a GET or HEAD and answers `200 OK`, its
+    ///   response carries the looked-up `ETag` and `Last-Modified`, so the
+    ///   body is not hashed. A validator the handler sets itself wins over
+    ///   the looked-up one; set it from the same snapshot the handler read
+    ///   when the resource can change between the lookup and the handler.
+    ///
+    /// Requests other than GET and HEAD are looked up only when they carry a
+    /// precondition. A lookup that answers [`ResourceState::Unknown`](crate::ResourceState::Unknown)
+    /// leaves the request as if no lookup were configured. The inner service
+    /// must be `Clone`, as it is called after the lookup completes.
+    ///
+    /// ```
+    /// use std::future::ready;
+    /// use http::request::Parts;
+    /// use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+    ///
+    /// let layer = ConditionalLayer::new().lookup_validators(|request: &Parts| {
+    ///     let current = request.uri.path().strip_prefix("/items/").map(|id| {
+    ///         // A real application reads a version column or a cache here.
+    ///         Validators::new().with_etag(EntityTag::strong(&format!("{id}-v1")).unwrap())
+    ///     });
+    ///     ready(current.map_or(ResourceState::Unknown, ResourceState::Current))
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn lookup_validators<F>(self, lookup: F) -> ConditionalLayer<F>
+    where
+        F: LookupValidators,
+    {
+        ConditionalLayer {
+            config: self.config,
+            lookup,
+        }
+    }
 }
 
-impl<S> Layer<S> for ConditionalLayer {
-    type Service = Conditional<S>;
+impl<L> fmt::Debug for ConditionalLayer<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionalLayer")
+            .field("etag_policy", &self.config.etag_policy)
+            .field("max_body_size", &self.config.max_body_size)
+            .field("lookup", &std::any::type_name::<L>())
+            .finish()
+    }
+}
+
+impl<S, L: Clone> Layer<S> for ConditionalLayer<L> {
+    type Service = Conditional<S, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Conditional::from_config(inner, self.config)
+        Conditional::from_parts(inner, self.config, self.lookup.clone())
     }
 }

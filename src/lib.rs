@@ -81,6 +81,55 @@
 //! when a router below would strip the body of a HEAD response before the
 //! layer could hash it. The inner service therefore does the work of a GET.
 //!
+//! # Choosing: hashing the body, or validators before the handler
+//!
+//! Hashing the body needs nothing from the application and is always
+//! right about what was sent, but the handler still runs and produces the
+//! body: a `304` saves bandwidth, not work. And a layer that only sees the
+//! finished response cannot protect a write: by the time a `PUT`'s answer
+//! comes back, the update has happened. The layer never turns the answer to
+//! a request other than GET or HEAD into a `412` after the handler ran.
+//!
+//! When the application can say cheaply what the current version of a
+//! resource is (a version column, a file's modification time, a cache
+//! entry), give the layer a [lookup](ConditionalLayer::lookup_validators):
+//!
+//! - a matching conditional GET gets its `304` before the handler runs;
+//! - a `PUT`, `PATCH`, `DELETE` or `POST` whose `If-Match` or
+//!   `If-Unmodified-Since` fails, or whose `If-None-Match: *` finds an
+//!   existing resource, gets `412` before the handler runs (lost-update
+//!   protection and create-only `PUT`);
+//! - a lookup that answers [`ResourceState::Unknown`] changes nothing.
+//!
+//! ```
+//! use std::future::ready;
+//! use http::request::Parts;
+//! use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+//!
+//! fn current_version(path: &str) -> Option<u64> {
+//!     // A real application asks its database or cache.
+//!     path.strip_prefix("/items/").map(|_| 7)
+//! }
+//!
+//! let layer = ConditionalLayer::new().lookup_validators(|request: &Parts| {
+//!     let state = match current_version(request.uri.path()) {
+//!         Some(version) => {
+//!             let etag = EntityTag::strong(&format!("v{version}")).unwrap();
+//!             ResourceState::Current(Validators::new().with_etag(etag))
+//!         }
+//!         None => ResourceState::Unknown,
+//!     };
+//!     ready(state)
+//! });
+//! # let _ = layer;
+//! ```
+//!
+//! Which `ETag` a `200` carries, from strongest claim to weakest: the one the
+//! handler set; else the looked-up one; else the hash of the body. A handler
+//! that can change the resource between the lookup and its answer should set
+//! the `ETag` of what it actually read. `examples/optimistic_concurrency.rs`
+//! shows the whole pattern.
+//!
 //! # Shared caches and cookies
 //!
 //! A `304` keeps every `Set-Cookie` of the response it replaces. A response
@@ -95,14 +144,16 @@ mod eligibility;
 mod entity_tag;
 mod future;
 mod layer;
+mod lookup;
 mod not_modified;
 mod preconditions;
 mod service;
 
 pub use crate::body::ConditionalBody;
 pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
-pub use crate::future::ResponseFuture;
+pub use crate::future::{LookupFuture, ResponseFuture};
 pub use crate::layer::{ConditionalLayer, EtagPolicy, DEFAULT_MAX_BODY_SIZE};
+pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;
 

@@ -28,11 +28,15 @@ pub(crate) fn into_not_modified(parts: &mut response::Parts) {
     }
 }
 
-/// The headers of a `412 Precondition Failed`: the current validators, when
-/// known, and an empty body. Nothing is copied from a 2xx the request did not
-/// get: in particular no Cache-Control, so no cache stores the 412 in its place.
-pub(crate) fn precondition_failed_headers(current: Option<&Validators>) -> HeaderMap {
+/// The headers of a `304 Not Modified` sent before the handler ran: the
+/// looked-up validators. Caches keep the other headers they stored.
+pub(crate) fn not_modified_headers(current: Option<&Validators>) -> HeaderMap {
     let mut headers = HeaderMap::new();
+    add_validators(&mut headers, current);
+    headers
+}
+
+fn add_validators(headers: &mut HeaderMap, current: Option<&Validators>) {
     if let Some(current) = current {
         if let Some(etag) = current.etag() {
             headers.insert(header::ETAG, etag.to_header_value());
@@ -41,6 +45,14 @@ pub(crate) fn precondition_failed_headers(current: Option<&Validators>) -> Heade
             headers.insert(header::LAST_MODIFIED, date);
         }
     }
+}
+
+/// The headers of a `412 Precondition Failed`: the current validators, when
+/// known, and an empty body. Nothing is copied from a 2xx the request did not
+/// get: in particular no Cache-Control, so no cache stores the 412 in its place.
+pub(crate) fn precondition_failed_headers(current: Option<&Validators>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    add_validators(&mut headers, current);
     headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("0"));
     headers
 }

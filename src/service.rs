@@ -8,9 +8,10 @@ use http_body::Body;
 use tower::Service;
 
 use crate::body::ConditionalBody;
-use crate::future::{RequestFacts, ResponseFuture};
+use crate::future::{LookupFuture, RequestFacts, ResponseFuture};
 use crate::layer::{ConditionalLayer, Config};
-use crate::preconditions::Preconditions;
+use crate::lookup::{LookupValidators, NoLookup};
+use crate::preconditions::{Preconditions, Validators};
 use crate::Bypass;
 
 /// Middleware that adds content-hash `ETag`s and answers conditional requests.
@@ -40,19 +41,16 @@ use crate::Bypass;
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct Conditional<S> {
+pub struct Conditional<S, L = NoLookup> {
     inner: S,
     config: Config,
+    lookup: L,
 }
 
 impl<S> Conditional<S> {
     /// Wraps `inner` with the default settings of [`ConditionalLayer::new`].
     pub fn new(inner: S) -> Self {
-        Self::from_config(inner, Config::default())
-    }
-
-    pub(crate) fn from_config(inner: S, config: Config) -> Self {
-        Self { inner, config }
+        Self::from_parts(inner, Config::default(), NoLookup)
     }
 
     /// A [`ConditionalLayer`] with the default settings.
@@ -63,6 +61,16 @@ impl<S> Conditional<S> {
     /// ```
     pub fn layer() -> ConditionalLayer {
         ConditionalLayer::new()
+    }
+}
+
+impl<S, L> Conditional<S, L> {
+    pub(crate) fn from_parts(inner: S, config: Config, lookup: L) -> Self {
+        Self {
+            inner,
+            config,
+            lookup,
+        }
     }
 
     /// The wrapped service.
@@ -81,7 +89,44 @@ impl<S> Conditional<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S>
+fn is_get_or_head(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// Calls the inner service for a request that is not answered early.
+///
+/// A GET or HEAD is watched for its response; anything else passes through.
+pub(crate) fn start<S, ReqBody, ResBody>(
+    inner: &mut S,
+    mut request: Request<ReqBody>,
+    config: Config,
+    preconditions: Preconditions,
+    looked_up: Option<Validators>,
+) -> ResponseFuture<S::Future, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    if !is_get_or_head(request.method()) {
+        return ResponseFuture::passthrough(inner.call(request));
+    }
+    let is_head = request.method() == Method::HEAD;
+    if is_head {
+        // The entity-tag must describe the body a GET would get, and a
+        // router below may strip the body of a HEAD response before we
+        // see it. Ask for the GET and drop its body ourselves.
+        *request.method_mut() = Method::GET;
+    }
+    let facts = RequestFacts {
+        preconditions,
+        is_head,
+        config,
+        looked_up,
+    };
+    ResponseFuture::conditional(inner.call(request), facts)
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, NoLookup>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body,
@@ -96,24 +141,46 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let is_head = request.method() == Method::HEAD;
-        if !(is_head || request.method() == Method::GET)
-            || request.extensions().get::<Bypass>().is_some()
-        {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        if is_head {
-            // The entity-tag must describe the body a GET would get, and a
-            // router below may strip the body of a HEAD response before we
-            // see it. Ask for the GET and drop its body ourselves.
-            *request.method_mut() = Method::GET;
+        let preconditions = Preconditions::from_headers(request.headers());
+        start(&mut self.inner, request, self.config, preconditions, None)
+    }
+}
+
+impl<S, L, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, L>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    L: LookupValidators,
+    ResBody: Body,
+    ResBody::Data: Buf,
+{
+    type Response = Response<ConditionalBody<ResBody>>;
+    type Error = S::Error;
+    type Future = LookupFuture<S, ReqBody, L::Future, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if request.extensions().get::<Bypass>().is_some() {
+            return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
         }
-        let facts = RequestFacts {
-            preconditions: Preconditions::from_headers(request.headers()),
-            is_head,
-            config: self.config,
-        };
-        ResponseFuture::conditional(self.inner.call(request), facts)
+        let preconditions = Preconditions::from_headers(request.headers());
+        if !is_get_or_head(request.method()) && preconditions.is_empty() {
+            return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
+        }
+        let (parts, body) = request.into_parts();
+        let lookup = self.lookup.lookup(&parts);
+        let request = Request::from_parts(parts, body);
+        // The ready service answers this request once the lookup is done; a
+        // clone takes its place for the next one (tower's usual hand-over).
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        LookupFuture::looking(lookup, ready, request, preconditions, self.config)
     }
 }

@@ -1,0 +1,394 @@
+//! Validators looked up before the handler runs (issue: preconditions), through
+//! a real TCP socket, with a counter that proves when the handler did not run.
+
+#[allow(dead_code)]
+#[path = "../examples/optimistic_concurrency.rs"]
+mod optimistic_concurrency;
+
+use std::future::ready;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use optimistic_concurrency::{app, Store};
+use serde_json::json;
+use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), client.request(request))
+        .await
+        .expect("response in time")
+        .expect("a response");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn store_with_item() -> (SocketAddr, Store, String) {
+    let store = Store::default();
+    let addr = serve(app(store.clone())).await;
+    let created = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-none-match", "*")],
+        r#"{"v":1}"#,
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let etag = created.headers["etag"].to_str().unwrap().to_owned();
+    (addr, store, etag)
+}
+
+#[tokio::test]
+async fn matching_get_is_answered_304_without_running_the_handler() {
+    let (addr, store, etag) = store_with_item().await;
+    let before = store.handler_runs();
+    let answer = send(
+        addr,
+        Method::GET,
+        "/items/a",
+        &[("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(answer.headers["etag"], etag.as_str());
+    assert!(answer.body.is_empty());
+    assert_eq!(store.handler_runs(), before, "the GET handler must not run");
+
+    let head = send(
+        addr,
+        Method::HEAD,
+        "/items/a",
+        &[("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!(head.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(store.handler_runs(), before);
+
+    let stale = send(
+        addr,
+        Method::GET,
+        "/items/a",
+        &[("if-none-match", "\"r999\"")],
+        "",
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.headers["etag"], etag.as_str());
+    assert_eq!(store.handler_runs(), before + 1);
+}
+
+#[tokio::test]
+async fn stale_if_match_gets_412_and_leaves_the_store_unchanged() {
+    let (addr, store, _) = store_with_item().await;
+    let before = store.handler_runs();
+    let answer = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", "\"r0\"")],
+        r#"{"v":"lost"}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
+    assert!(answer.body.is_empty());
+    assert_eq!(
+        answer.headers["etag"], "\"r1\"",
+        "the 412 tells the current tag"
+    );
+    assert_eq!(store.handler_runs(), before, "the PUT handler must not run");
+    assert_eq!(store.value("a"), Some(json!({"v": 1})));
+}
+
+#[tokio::test]
+async fn current_if_match_updates_and_returns_the_new_etag() {
+    let (addr, store, etag) = store_with_item().await;
+    let answer = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", &etag)],
+        r#"{"v":2}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let new_etag = answer.headers["etag"].to_str().unwrap();
+    assert_ne!(new_etag, etag);
+    assert_eq!(store.value("a"), Some(json!({"v": 2})));
+    // The old tag is now stale; the new one is current.
+    let stale = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", &etag)],
+        r#"{"v":3}"#,
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let fresh = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", new_etag)],
+        r#"{"v":3}"#,
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert_eq!(store.value("a"), Some(json!({"v": 3})));
+}
+
+#[tokio::test]
+async fn weak_if_match_never_matches() {
+    let (addr, store, etag) = store_with_item().await;
+    let weak = format!("W/{etag}");
+    let answer = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", &weak)],
+        r#"{"v":9}"#,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(store.value("a"), Some(json!({"v": 1})));
+}
+
+#[tokio::test]
+async fn create_only_put_with_if_none_match_star() {
+    let (addr, store, _) = store_with_item().await;
+    let before = store.handler_runs();
+    let again = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-none-match", "*")],
+        r#"{"v":"dup"}"#,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(store.handler_runs(), before);
+    assert_eq!(store.value("a"), Some(json!({"v": 1})));
+
+    let fresh = send(
+        addr,
+        Method::PUT,
+        "/items/b",
+        &[("if-none-match", "*")],
+        r#"{"v":"b"}"#,
+    )
+    .await;
+    assert_eq!(fresh.status, StatusCode::CREATED);
+    assert_eq!(store.value("b"), Some(json!({"v": "b"})));
+}
+
+#[tokio::test]
+async fn if_match_star_needs_an_existing_item() {
+    let (addr, store, etag) = store_with_item().await;
+    let missing = send(
+        addr,
+        Method::PUT,
+        "/items/zz",
+        &[("if-match", "*")],
+        r#"{"v":0}"#,
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(store.value("zz"), None);
+    let existing = send(
+        addr,
+        Method::PUT,
+        "/items/a",
+        &[("if-match", "*")],
+        r#"{"v":5}"#,
+    )
+    .await;
+    assert_eq!(existing.status, StatusCode::OK);
+    let deleted = send(addr, Method::DELETE, "/items/a", &[("if-match", &etag)], "").await;
+    assert_eq!(
+        deleted.status,
+        StatusCode::PRECONDITION_FAILED,
+        "tag went stale with the PUT"
+    );
+    let current = existing.headers["etag"].to_str().unwrap();
+    let deleted = send(
+        addr,
+        Method::DELETE,
+        "/items/a",
+        &[("if-match", current)],
+        "",
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(store.value("a"), None);
+}
+
+#[tokio::test]
+async fn get_of_a_missing_item_reaches_the_handler() {
+    let (addr, store, _) = store_with_item().await;
+    let before = store.handler_runs();
+    let answer = send(
+        addr,
+        Method::GET,
+        "/items/nope",
+        &[("if-match", "\"r1\"")],
+        "",
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::NOT_FOUND,
+        "a 404 is not subject to preconditions"
+    );
+    assert_eq!(store.handler_runs(), before + 1);
+}
+
+/// An app whose lookup answers from a fixed table, with a counting handler.
+fn table_app(
+    handler_etag: Option<&'static str>,
+    state: ResourceState,
+) -> (Router, Arc<AtomicUsize>) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let handler = move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut headers = HeaderMap::new();
+            if let Some(tag) = handler_etag {
+                headers.insert("etag", tag.parse().unwrap());
+            }
+            (headers, "the body")
+        }
+    };
+    let lookup = move |_: &Parts| ready(state.clone());
+    let router = Router::new()
+        .route("/", get(handler.clone()).put(handler))
+        .layer(ConditionalLayer::new().lookup_validators(lookup));
+    (router, runs)
+}
+
+#[tokio::test]
+async fn unknown_behaves_as_without_a_lookup() {
+    let (router, runs) = table_app(None, ResourceState::Unknown);
+    let addr = serve(router).await;
+    let answer = send(addr, Method::GET, "/", &[], "").await;
+    let hashed = EntityTag::from_content(b"the body").to_string();
+    assert_eq!(answer.headers["etag"], hashed.as_str());
+    let again = send(addr, Method::GET, "/", &[("if-none-match", &hashed)], "").await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    // Unknown: the handler ran both times, the 304 came from the hash.
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let put = send(addr, Method::PUT, "/", &[("if-match", "\"other\"")], "").await;
+    assert_eq!(
+        put.status,
+        StatusCode::OK,
+        "without validators a write is not refused"
+    );
+}
+
+#[tokio::test]
+async fn looked_up_etag_is_put_on_the_200_and_the_handler_tag_wins() {
+    let looked_up = Validators::new()
+        .with_etag(EntityTag::strong("from-lookup").unwrap())
+        .with_last_modified(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let (router, _) = table_app(None, looked_up.clone().into());
+    let addr = serve(router).await;
+    let answer = send(addr, Method::GET, "/", &[], "").await;
+    assert_eq!(answer.headers["etag"], "\"from-lookup\"");
+    assert_eq!(
+        answer.headers["last-modified"],
+        "Tue, 14 Nov 2023 22:13:20 GMT"
+    );
+    assert_eq!(&answer.body[..], b"the body");
+
+    let (router, _) = table_app(Some("\"from-handler\""), looked_up.into());
+    let addr = serve(router).await;
+    let answer = send(addr, Method::GET, "/", &[], "").await;
+    assert_eq!(answer.headers["etag"], "\"from-handler\"");
+}
+
+#[tokio::test]
+async fn if_unmodified_since_against_the_looked_up_date() {
+    let modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000); // Tue, 14 Nov 2023 22:13:20 GMT
+    let (router, runs) = table_app(None, Validators::new().with_last_modified(modified).into());
+    let addr = serve(router).await;
+    let older = [("if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT")];
+    let refused = send(addr, Method::PUT, "/", &older, "").await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        refused.headers["last-modified"],
+        "Tue, 14 Nov 2023 22:13:20 GMT"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    let same = [("if-unmodified-since", "Tue, 14 Nov 2023 22:13:20 GMT")];
+    let accepted = send(addr, Method::PUT, "/", &same, "").await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let since = [("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT")];
+    let not_modified = send(addr, Method::GET, "/", &since, "").await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the 304 came from the lookup"
+    );
+}
+
+#[tokio::test]
+async fn not_modified_wins_over_a_range() {
+    let current = Validators::new().with_etag(EntityTag::strong("v1").unwrap());
+    let (router, runs) = table_app(None, current.into());
+    let addr = serve(router).await;
+    let headers = [("if-none-match", "\"v1\""), ("range", "bytes=0-2")];
+    let answer = send(addr, Method::GET, "/", &headers, "").await;
+    assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+}
