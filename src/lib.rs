@@ -130,12 +130,34 @@
 //! the `ETag` of what it actually read. `examples/optimistic_concurrency.rs`
 //! shows the whole pattern.
 //!
-//! # Shared caches and cookies
+//! # Security
 //!
-//! A `304` keeps every `Set-Cookie` of the response it replaces. A response
-//! that sets a cookie for one user and is not marked `Cache-Control: private`
-//! (or `no-store`) may be stored by a shared cache and served to others: that
-//! is the application's choice to make, and this layer does not change it.
+//! - **Nothing a client sends is written back.** Request headers are only
+//!   read: entity-tag lists and dates are parsed in linear time with no
+//!   allocation proportional to anything but the header itself, malformed
+//!   members never match, and no request byte is ever copied into a
+//!   response header. The `ETag` and `Last-Modified` sent come from the
+//!   body, the handler or the lookup.
+//! - **An `ETag` tells what the body tells, and no more.** It is a hash of
+//!   the bytes the same client receives with it. Anyone who sees only the
+//!   tag (in a log, a cache key) can confirm a guess of a short or
+//!   predictable body, so treat tags like the bodies they describe.
+//! - **Mind where authorization runs when you use a lookup.** A `304` or
+//!   `412` decided before the handler is decided before any check the
+//!   handler makes. Put authentication and authorization layers *outside*
+//!   `ConditionalLayer`, or have the lookup answer
+//!   [`ResourceState::Unknown`] for requests it cannot vouch for; otherwise
+//!   a client without access can learn a resource's current tag by probing.
+//!   Without a lookup, only a `200` the inner service produced is ever
+//!   turned into a `304` or `412`, so its checks have already run.
+//! - **Shared caches.** A `304` keeps every `Set-Cookie` and the `Vary` of
+//!   the response it replaces, so a cache updates exactly what it stored. A
+//!   response that sets a cookie for one user and is not marked
+//!   `Cache-Control: private` (or `no-store`) may be stored by a shared cache
+//!   and served to others: that is the application's choice to make, and
+//!   this layer does not change it. Responses that differ by request header
+//!   (`Accept-Encoding`, `Accept-Language`, `Authorization`) need a `Vary`
+//!   naming it, as they do without this layer.
 #![deny(unsafe_code, unreachable_pub, missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
