@@ -288,9 +288,7 @@ where
                     (None, None) => blake3::hash(b""),
                 };
                 if !held.has_trailers() {
-                    parts
-                        .headers
-                        .insert(CONTENT_LENGTH, HeaderValue::from(held.data_len()));
+                    set_content_length(&mut parts.headers, held.data_len());
                 }
                 let etag = make_etag(&hash, request.config.etag_policy);
                 return Poll::Ready(answer_hashed(parts, held, etag, last_modified, &request));
@@ -318,6 +316,18 @@ fn hash_chunk(pending: &mut Pending, data: &Bytes) {
             hasher.update(data);
             pending.hasher = Some(hasher);
         }
+    }
+}
+
+/// States the exact length read, unless the header already says so (most
+/// handlers set it right; rewriting it would cost an allocation).
+fn set_content_length(headers: &mut http::HeaderMap, length: usize) {
+    let stated = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<usize>().ok());
+    if stated != Some(length) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     }
 }
 
