@@ -132,6 +132,23 @@ impl<B: Body> ConditionalBody<B> {
     }
 }
 
+/// An empty body, as middleware that answers early (tower-http's `Timeout`,
+/// say) needs from the body type of the service it wraps.
+///
+/// ```
+/// use http_body::Body;
+/// use http_body_util::Full;
+/// use tower_conditional::ConditionalBody;
+///
+/// let body = ConditionalBody::<Full<bytes::Bytes>>::default();
+/// assert!(body.is_end_stream());
+/// ```
+impl<B: Body> Default for ConditionalBody<B> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
 /// Moves the data of a frame into `Bytes`; free when it already is `Bytes`.
 #[inline]
 pub(crate) fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
