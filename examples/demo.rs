@@ -79,7 +79,23 @@ async fn data() -> impl IntoResponse {
             (CONTENT_TYPE, "application/json"),
             (CACHE_CONTROL, REVALIDATE),
         ],
-        r#"{"name":"tower-conditional","validators":["ETag","Last-Modified"],"status":304}"#,
+        DATA_JSON,
+    )
+}
+
+const DATA_JSON: &str =
+    r#"{"name":"tower-conditional","validators":["ETag","Last-Modified"],"status":304}"#;
+
+/// The same data for shared caches: fresh for one second, then revalidated.
+/// A caching proxy in front of several replicas revalidates it with the
+/// `ETag` one replica issued at whichever replica it reaches next.
+async fn feed() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "application/json"),
+            (CACHE_CONTROL, "public, max-age=1"),
+        ],
+        DATA_JSON,
     )
 }
 
@@ -114,6 +130,7 @@ fn app() -> Router {
         .route("/", get(index))
         .route("/app.css", get(stylesheet))
         .route("/data.json", get(data))
+        .route("/feed.json", get(feed))
         .route("/report", get(report))
         .route("/events", get(events))
         .layer(ConditionalLayer::new())

@@ -1,0 +1,1150 @@
+//! End-to-end checks on real loopback sockets against software this project
+//! did not write: curl, headless Chromium, nginx as a caching reverse proxy
+//! in front of two replicas, and Python's hishel cache.
+//!
+//! Every test spawns `examples/demo.rs` (built here with `cargo build
+//! --example demo`) and talks to it through a *tap*: a transparent TCP relay
+//! in this file that records the bytes of each connection both ways, so the
+//! assertions rest on what the server actually received and answered, not
+//! only on what a client reports.
+//!
+//! The tests are ignored by default, because they need tools a fresh machine
+//! lacks. To run them:
+//!
+//! ```text
+//! tests/ecosystem/install.sh
+//! cargo test --test ecosystem -- --ignored
+//! ```
+//!
+//! Once run, a missing tool is a failure, never a skip.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The body of `/data.json` in the demo, byte for byte.
+const DATA_JSON: &str =
+    r#"{"name":"tower-conditional","validators":["ETag","Last-Modified"],"status":304}"#;
+
+const INSTALL_HINT: &str = "install everything with tests/ecosystem/install.sh";
+
+// ---------------------------------------------------------------------------
+// curl
+// ---------------------------------------------------------------------------
+
+/// `curl --etag-save` then `curl --etag-compare`: the second transfer is a
+/// `304` with no body. `curl -z` (If-Modified-Since) against the handler's
+/// `Last-Modified` gets a `304` as well.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn curl_etag_save_then_compare_gets_304_without_body() {
+    let curl = tool("curl");
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+    let dir = TempDir::new("curl");
+    let url = format!("http://{}/data.json", tap.addr());
+    let etag_file = dir.path().join("etag.txt");
+    let write_out = "%{http_code} %{size_download}";
+
+    let first = run(
+        "curl --etag-save",
+        Command::new(&curl)
+            .args(["--silent", "--show-error", "--etag-save"])
+            .arg(&etag_file)
+            .arg("--output")
+            .arg(dir.path().join("first.body"))
+            .args(["--write-out", write_out, &url]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(first.stdout.trim(), format!("200 {}", DATA_JSON.len()));
+    assert_eq!(read_to_string(&dir.path().join("first.body")), DATA_JSON);
+    let saved = read_to_string(&etag_file).trim().to_owned();
+    assert!(
+        saved.len() > 2 && saved.starts_with('"') && saved.ends_with('"'),
+        "curl saved {saved:?}, not a strong entity tag"
+    );
+
+    let second = run(
+        "curl --etag-compare",
+        Command::new(&curl)
+            .args(["--silent", "--show-error", "--etag-compare"])
+            .arg(&etag_file)
+            .arg("--dump-header")
+            .arg(dir.path().join("second.headers"))
+            .arg("--output")
+            .arg(dir.path().join("second.body"))
+            .args(["--write-out", write_out, &url]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        second.stdout.trim(),
+        "304 0",
+        "curl's http_code and size_download"
+    );
+    let second_body = fs::read(dir.path().join("second.body")).unwrap_or_default();
+    assert!(
+        second_body.is_empty(),
+        "a 304 carried a body: {second_body:?}"
+    );
+    let head = parse_head(&read_to_string(&dir.path().join("second.headers")));
+    assert_eq!(head.status(), 304);
+    assert_eq!(
+        head.header("etag"),
+        Some(saved.as_str()),
+        "the 304 names the tag"
+    );
+    assert_eq!(head.header("cache-control"), Some("no-cache"));
+
+    // If-Modified-Since, from the date the handler set as Last-Modified.
+    let report = format!("http://{}/report", tap.addr());
+    let modified = run(
+        "curl -z",
+        Command::new(&curl)
+            .args(["--silent", "--show-error", "--output", "/dev/null"])
+            .args(["--time-cond", "Thu, 01 Jan 2026 00:00:00 GMT"])
+            .args(["--write-out", write_out, &report]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(modified.stdout.trim(), "304 0");
+
+    // The server's side of it, from the tap.
+    let seen = tap.exchanges();
+    let data: Vec<_> = seen.iter().filter(|e| e.path == "/data.json").collect();
+    assert_eq!(data.len(), 2, "{seen:#?}");
+    assert_eq!(data[0].request_header("if-none-match"), None);
+    assert_eq!(
+        (data[0].status, data[0].body_len),
+        (Some(200), DATA_JSON.len())
+    );
+    assert_eq!(
+        data[1].request_header("if-none-match"),
+        Some(saved.as_str())
+    );
+    assert_eq!((data[1].status, data[1].body_len), (Some(304), 0));
+    let report: Vec<_> = seen.iter().filter(|e| e.path == "/report").collect();
+    assert_eq!(report.len(), 1, "{seen:#?}");
+    assert_eq!(
+        report[0].request_header("if-modified-since"),
+        Some("Thu, 01 Jan 2026 00:00:00 GMT")
+    );
+    assert_eq!((report[0].status, report[0].body_len), (Some(304), 0));
+    tap.print("curl");
+}
+
+// ---------------------------------------------------------------------------
+// Chromium
+// ---------------------------------------------------------------------------
+
+/// Headless Chromium loads the demo page, then reloads it as the reload
+/// button does: the page, `/app.css` and `/data.json` are revalidated with
+/// the `ETag`s of the first load and the server answers `304`; the page
+/// still shows the JSON and the stylesheet, now from the browser's cache.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn chromium_reload_revalidates_subresources_with_304() {
+    let chromium = chromium();
+    let python = python();
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+
+    let output = run(
+        "tests/ecosystem/browser.py",
+        Command::new(&python)
+            .arg(ecosystem_dir().join("browser.py"))
+            .arg(format!("http://{}/", tap.addr()))
+            .arg("--chromium")
+            .arg(&chromium)
+            .args(["--timeout", "90"]),
+        Duration::from_secs(120),
+    );
+    let report: Value = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("browser.py printed no JSON ({error}):\n{output:?}"));
+    eprintln!("chromium: {}", report["chromium"]);
+    let phases = report["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 2);
+    let (load, reload) = (&phases[0], &phases[1]);
+    for phase in phases {
+        eprintln!("{}:", phase["name"]);
+        for request in phase["requests"].as_array().expect("requests") {
+            eprintln!(
+                "  {:<12} page saw {:<4} wire {:<4} If-None-Match {}",
+                request["path"].as_str().unwrap_or("?"),
+                request["status"],
+                request["wire_status"],
+                request["if_none_match"]
+            );
+        }
+    }
+
+    for path in ["/", "/app.css", "/data.json"] {
+        let first = browser_request(load, path);
+        assert_eq!(first["wire_status"], 200, "first load of {path}: {first}");
+        assert!(first["if_none_match"].is_null(), "{first}");
+        let etag = first["etag"].as_str().expect("an ETag on the first load");
+
+        let again = browser_request(reload, path);
+        assert_eq!(again["wire_status"], 304, "reload of {path}: {again}");
+        assert_eq!(again["if_none_match"], etag, "reload of {path}: {again}");
+        assert_eq!(again["from_disk_cache"], false, "{again}");
+    }
+    // The page still works, from the copies the 304s confirmed.
+    for phase in [load, reload] {
+        let text = phase["data_text"].as_str().expect("data_text");
+        let shown: Value = serde_json::from_str(text).expect("the page shows JSON");
+        let served: Value = serde_json::from_str(DATA_JSON).unwrap();
+        assert_eq!(shown, served, "{} shows the data", phase["name"]);
+        assert_eq!(phase["body_max_width"], "640px", "app.css applied");
+    }
+
+    // The server's side: one body each, then a conditional GET and a 304.
+    let seen = tap.exchanges();
+    for path in ["/app.css", "/data.json"] {
+        let exchanges: Vec<_> = seen.iter().filter(|e| e.path == path).collect();
+        assert_eq!(exchanges.len(), 2, "{path}: {exchanges:#?}");
+        assert_eq!(exchanges[0].status, Some(200));
+        assert!(exchanges[0].body_len > 0);
+        let etag = exchanges[0].response_header("etag").expect("etag");
+        assert_eq!(exchanges[1].request_header("if-none-match"), Some(etag));
+        assert_eq!((exchanges[1].status, exchanges[1].body_len), (Some(304), 0));
+    }
+    // The event stream went through untouched: no ETag, never held back.
+    let events: Vec<_> = seen.iter().filter(|e| e.path == "/events").collect();
+    assert!(!events.is_empty(), "{seen:#?}");
+    for exchange in events {
+        assert_eq!(exchange.status, Some(200));
+        assert_eq!(
+            exchange.response_header("content-type"),
+            Some("text/event-stream")
+        );
+        assert_eq!(exchange.response_header("etag"), None);
+    }
+    tap.print("chromium");
+}
+
+fn browser_request<'a>(phase: &'a Value, path: &str) -> &'a Value {
+    let matching: Vec<_> = phase["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["path"] == path)
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "{} of {path}: {matching:#?}",
+        phase["name"]
+    );
+    matching[0]
+}
+
+// ---------------------------------------------------------------------------
+// nginx
+// ---------------------------------------------------------------------------
+
+/// Two replicas of the demo behind nginx with `proxy_cache` and
+/// `proxy_cache_revalidate on`. The `ETag` is the same on both, so a tag
+/// issued by one replica revalidates at the other; and when nginx's cached
+/// copy goes stale, nginx revalidates it with whichever replica is next,
+/// gets a `304`, and serves its cached body.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn nginx_revalidates_across_two_replicas() {
+    let nginx = tool("nginx");
+    let curl = tool("curl");
+    let mut processes = Processes::default();
+    let replica_a = start_demo(&mut processes, "replica A");
+    let replica_b = start_demo(&mut processes, "replica B");
+
+    // Direct requests: a tag from one replica is current at the other.
+    for path in ["/data.json", "/app.css", "/report"] {
+        let a = curl_get(&curl, replica_a, path, None);
+        let b = curl_get(&curl, replica_b, path, None);
+        assert_eq!((a.status(), b.status()), (200, 200));
+        assert_eq!(a.body, b.body);
+        let tag_a = a
+            .header("etag")
+            .expect("replica A sends an ETag")
+            .to_owned();
+        assert_eq!(b.header("etag"), Some(tag_a.as_str()), "{path}: same ETag");
+        for (issued_by, asked) in [(replica_a, replica_b), (replica_b, replica_a)] {
+            let check = curl_get(&curl, asked, path, Some(&tag_a));
+            assert_eq!(check.status(), 304, "{path}: tag of {issued_by} at {asked}");
+            assert!(check.body.is_empty());
+            assert_eq!(check.header("etag"), Some(tag_a.as_str()));
+            eprintln!("{path}: ETag {tag_a} from {issued_by} → 304 at {asked}");
+        }
+    }
+
+    // nginx in front of both, each through a tap that records what the
+    // origin is asked and what it answers.
+    let tap_a = Tap::start(replica_a);
+    let tap_b = Tap::start(replica_b);
+    let dir = TempDir::new("nginx");
+    let port = free_port();
+    let config = dir.path().join("nginx.conf");
+    fs::write(
+        &config,
+        nginx_config(dir.path(), port, &[tap_a.addr(), tap_b.addr()]),
+    )
+    .expect("write nginx.conf");
+    let error_log = dir.path().join("error.log");
+    processes.spawn(
+        "nginx",
+        Command::new(&nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config)
+            .arg("-e")
+            .arg(&error_log)
+            .stdin(Stdio::null()),
+    );
+    let proxy: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for_port(proxy, Duration::from_secs(20), || {
+        processes.exited("nginx").map(|status| {
+            format!(
+                "nginx exited ({status}):\n{}",
+                fs::read_to_string(&error_log).unwrap_or_default()
+            )
+        })
+    });
+
+    let first = curl_get(&curl, proxy, "/feed.json", None);
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.header("x-cache-status"), Some("MISS"));
+    assert_eq!(first.body, DATA_JSON.as_bytes());
+    let etag = first.header("etag").expect("etag").to_owned();
+    let second = curl_get(&curl, proxy, "/feed.json", None);
+    assert_eq!(second.header("x-cache-status"), Some("HIT"));
+    assert_eq!(second.body, DATA_JSON.as_bytes());
+
+    // The entry is fresh for 1 s (nginx counts whole seconds, so up to 2 s).
+    // Ask until nginx has revalidated it at least twice: round robin sends
+    // consecutive revalidations to alternate replicas.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut revalidated = 0;
+    while revalidated < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nginx revalidated {revalidated} times in 20 s"
+        );
+        thread::sleep(Duration::from_millis(300));
+        let response = curl_get(&curl, proxy, "/feed.json", None);
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body, DATA_JSON.as_bytes(), "the cached body");
+        assert_eq!(response.header("etag"), Some(etag.as_str()));
+        match response.header("x-cache-status") {
+            Some("HIT") => {}
+            Some("REVALIDATED") => revalidated += 1,
+            other => panic!("X-Cache-Status {other:?}"),
+        }
+    }
+    // A client's own conditional request is answered by nginx from its cache.
+    let conditional = curl_get(&curl, proxy, "/feed.json", Some(&etag));
+    assert_eq!(conditional.status(), 304);
+    assert!(conditional.body.is_empty());
+
+    // nginx's log: the first fetch at one replica, revalidations answered
+    // 304 by the origin (at both replicas), the client always getting 200
+    // with the whole body.
+    let log = fs::read_to_string(dir.path().join("access.log")).expect("access.log");
+    eprintln!("nginx access.log:\n{log}");
+    let lines: Vec<_> = log.lines().map(NginxLine::parse).collect();
+    let miss = lines
+        .iter()
+        .find(|l| l.get("cache") == "MISS")
+        .expect("a MISS");
+    assert_eq!(miss.get("upstream_status"), "200");
+    let revalidations: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("cache") == "REVALIDATED")
+        .collect();
+    assert_eq!(revalidations.len(), 2, "{log}");
+    for line in &revalidations {
+        assert_eq!(line.get("upstream_status"), "304", "{log}");
+        assert_eq!(line.get("status"), "200", "{log}");
+        assert_eq!(line.get("bytes"), DATA_JSON.len().to_string(), "{log}");
+    }
+    let upstreams: BTreeSet<_> = revalidations.iter().map(|l| l.get("upstream")).collect();
+    let both: BTreeSet<_> = [tap_a.addr().to_string(), tap_b.addr().to_string()]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        upstreams,
+        both.iter().map(String::as_str).collect(),
+        "revalidated at both replicas"
+    );
+    let elsewhere = revalidations
+        .iter()
+        .find(|l| l.get("upstream") != miss.get("upstream"))
+        .expect("a revalidation at the replica that did not issue the tag");
+    eprintln!(
+        "tag fetched from {} revalidated at {}",
+        miss.get("upstream"),
+        elsewhere.get("upstream")
+    );
+
+    // The origins' side: each replica got one conditional GET with the tag
+    // and answered it with an empty 304; only one full body ever went out.
+    let seen: Vec<_> = tap_a
+        .exchanges()
+        .into_iter()
+        .chain(tap_b.exchanges())
+        .collect();
+    let full: Vec<_> = seen.iter().filter(|e| e.status == Some(200)).collect();
+    assert_eq!(full.len(), 1, "{seen:#?}");
+    assert_eq!(full[0].body_len, DATA_JSON.len());
+    for tap in [&tap_a, &tap_b] {
+        let not_modified: Vec<_> = tap
+            .exchanges()
+            .into_iter()
+            .filter(|e| e.status == Some(304))
+            .collect();
+        assert_eq!(not_modified.len(), 1, "{:#?}", tap.exchanges());
+        assert_eq!(
+            not_modified[0].request_header("if-none-match"),
+            Some(etag.as_str())
+        );
+        assert_eq!(not_modified[0].body_len, 0);
+    }
+    tap_a.print("origin A (from nginx)");
+    tap_b.print("origin B (from nginx)");
+}
+
+fn nginx_config(prefix: &Path, port: u16, upstreams: &[SocketAddr]) -> String {
+    let prefix = prefix.display();
+    let servers: String = upstreams
+        .iter()
+        .map(|addr| format!("        server {addr};\n"))
+        .collect();
+    // One process that never changes user (master_process off), all files in
+    // the temp dir, nothing from the system's nginx configuration.
+    //
+    // nginx follows the origin's own `Cache-Control: public, max-age=1` on
+    // the demo's /feed.json, and revalidates with the stored ETag.
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+    log_format cache 'method=$request_method uri=$uri status=$status bytes=$body_bytes_sent cache=$upstream_cache_status upstream=$upstream_addr upstream_status=$upstream_status';
+    proxy_cache_path {prefix}/cache keys_zone=demo:1m;
+    upstream replicas {{
+{servers}    }}
+    server {{
+        listen 127.0.0.1:{port};
+        access_log {prefix}/access.log cache;
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache demo;
+            proxy_cache_revalidate on;
+            add_header X-Cache-Status $upstream_cache_status always;
+        }}
+    }}
+}}
+"#
+    )
+}
+
+/// One line of the `cache` log format: `key=value` pairs.
+struct NginxLine(Vec<(String, String)>);
+
+impl NginxLine {
+    fn parse(line: &str) -> NginxLine {
+        NginxLine(
+            line.split(' ')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {key}= in the nginx log line"))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Python: hishel
+// ---------------------------------------------------------------------------
+
+/// hishel (an RFC 9111 cache for httpx) stores `/data.json`; asked again, it
+/// revalidates (`no-cache`) with the `ETag`, the server answers `304`, and
+/// hishel hands back its stored body. `/report` (`max-age=60`) is served
+/// from hishel's cache without asking the server at all.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn hishel_revalidates_and_reuses_its_copy() {
+    let python = python();
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+
+    let output = run(
+        "tests/ecosystem/hishel_client.py",
+        Command::new(&python)
+            .arg(ecosystem_dir().join("hishel_client.py"))
+            .arg(format!("http://{}", tap.addr()))
+            .args(["/data.json", "/report"]),
+        Duration::from_secs(60),
+    );
+    let report: Value = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("hishel_client.py printed no JSON ({error}):\n{output:?}"));
+    eprintln!("hishel {} on httpx {}", report["hishel"], report["httpx"]);
+
+    let data = report["paths"]["/data.json"]
+        .as_array()
+        .expect("/data.json");
+    eprintln!("/data.json: {data:#?}");
+    let (first, second) = (&data[0], &data[1]);
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["body"], DATA_JSON);
+    assert_eq!(first["stored"], true, "{first}");
+    assert_eq!(first["from_cache"], false, "{first}");
+    assert_eq!(first["wire"].as_array().map(Vec::len), Some(1));
+    assert!(first["wire"][0]["if_none_match"].is_null());
+    assert_eq!(first["wire"][0]["status"], 200);
+    let etag = first["etag"].as_str().expect("etag");
+
+    assert_eq!(second["status"], 200, "hishel answers with its copy");
+    assert_eq!(second["body"], DATA_JSON);
+    assert_eq!(second["from_cache"], true, "{second}");
+    assert_eq!(second["revalidated"], true, "{second}");
+    assert_eq!(second["wire"].as_array().map(Vec::len), Some(1));
+    assert_eq!(second["wire"][0]["if_none_match"], etag);
+    assert_eq!(second["wire"][0]["status"], 304);
+
+    let fresh = report["paths"]["/report"].as_array().expect("/report");
+    assert_eq!(fresh[1]["from_cache"], true, "{}", fresh[1]);
+    assert_eq!(
+        fresh[1]["wire"],
+        Value::Array(vec![]),
+        "max-age=60: no request"
+    );
+    assert_eq!(fresh[1]["body"], fresh[0]["body"]);
+
+    let seen = tap.exchanges();
+    let data: Vec<_> = seen.iter().filter(|e| e.path == "/data.json").collect();
+    assert_eq!(data.len(), 2, "{seen:#?}");
+    assert_eq!(
+        (data[0].status, data[0].body_len),
+        (Some(200), DATA_JSON.len())
+    );
+    assert_eq!(data[1].request_header("if-none-match"), Some(etag));
+    assert_eq!((data[1].status, data[1].body_len), (Some(304), 0));
+    assert_eq!(seen.iter().filter(|e| e.path == "/report").count(), 1);
+    tap.print("hishel");
+}
+
+// ---------------------------------------------------------------------------
+// Tools, processes, temp dirs
+// ---------------------------------------------------------------------------
+
+fn ecosystem_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ecosystem")
+}
+
+/// Finds `name` on PATH (or in /usr/sbin and /sbin, where nginx lives), or
+/// fails the test.
+fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed (not on PATH): {INSTALL_HINT}"))
+}
+
+/// `$CHROMIUM` if set, else `chromium` from PATH.
+fn chromium() -> PathBuf {
+    match std::env::var_os("CHROMIUM") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "CHROMIUM={} is not a file: {INSTALL_HINT}",
+                path.display()
+            );
+            path
+        }
+        None => tool("chromium"),
+    }
+}
+
+/// The virtualenv that install.sh makes, with hishel and httpx.
+fn python() -> PathBuf {
+    let python = ecosystem_dir().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: {INSTALL_HINT}",
+        python.display()
+    );
+    python
+}
+
+/// Builds `examples/demo.rs` once per test binary and returns its path.
+fn demo_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--locked", "--example", "demo"])
+            .arg("--message-format=json-render-diagnostics");
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        let output = run(
+            "cargo build --example demo",
+            &mut command,
+            Duration::from_secs(900),
+        );
+        output
+            .stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| {
+                message["reason"] == "compiler-artifact" && message["target"]["name"] == "demo"
+            })
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .unwrap_or_else(|| panic!("cargo named no demo executable:\n{output:?}"))
+    })
+}
+
+/// Starts a demo on a port the system picks (`ADDR=127.0.0.1:0`) and returns
+/// the address it printed once it was listening.
+fn start_demo(processes: &mut Processes, name: &str) -> SocketAddr {
+    let child = processes.spawn(
+        name,
+        Command::new(demo_binary())
+            .env("ADDR", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = sender.send(line);
+        }
+        lines.for_each(drop); // keep the pipe drained
+    });
+    let line = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{name} did not say where it listens within 30 s"));
+    line.strip_prefix("listening on http://")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("{name} printed {line:?}"))
+}
+
+/// A port that was free a moment ago (for nginx, which must be told one).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Waits until `addr` accepts connections; `died` says why not, if the
+/// process behind it is gone.
+fn wait_for_port(addr: SocketAddr, limit: Duration, mut died: impl FnMut() -> Option<String>) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Some(reason) = died() {
+            panic!("{reason}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {addr} after {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Child processes, each in its own process group; the groups are killed
+/// when this is dropped (at the end of a test, or when it panics).
+#[derive(Default)]
+struct Processes(Vec<(String, Child)>);
+
+impl Processes {
+    fn spawn(&mut self, name: &str, command: &mut Command) -> &mut Child {
+        let child = command
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {name} ({command:?}): {error}"));
+        self.0.push((name.to_owned(), child));
+        &mut self.0.last_mut().expect("just pushed").1
+    }
+
+    fn exited(&mut self, name: &str) -> Option<ExitStatus> {
+        let (_, child) = self.0.iter_mut().find(|(n, _)| n == name)?;
+        child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            stop(child);
+        }
+    }
+}
+
+/// Kills `child`'s process group (it leads one: see `Processes::spawn`),
+/// then the child itself, and reaps it, waiting at most 5 s.
+fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = child.kill();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Debug)]
+struct Finished {
+    stdout: String,
+    #[allow(dead_code)] // shown by Debug when a test fails
+    stderr: String,
+}
+
+/// Runs `command` to completion within `limit`, failing the test when it
+/// cannot start, runs too long (its whole process group is killed), or
+/// exits unsuccessfully.
+fn run(what: &str, command: &mut Command, limit: Duration) -> Finished {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {what} ({command:?}): {error}"));
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                stop(&mut child);
+                let stderr = stderr.join().unwrap_or_default();
+                panic!("{what} did not finish within {limit:?}; stderr:\n{stderr}");
+            }
+            Err(error) => panic!("waiting for {what}: {error}"),
+        }
+    };
+    let finished = Finished {
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert!(status.success(), "{what} failed ({status}): {finished:#?}");
+    finished
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn read_to_string(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tower-conditional-ecosystem-{}-{}-{label}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// curl as a plain HTTP client
+// ---------------------------------------------------------------------------
+
+/// Status line and headers of an HTTP/1.1 response.
+#[derive(Debug)]
+struct Head {
+    start_line: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn status(&self) -> u16 {
+        self.start_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not a status line: {:?}", self.start_line))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn parse_head(text: &str) -> Head {
+    let mut lines = text.split("\r\n").filter(|line| !line.is_empty());
+    let start_line = lines.next().unwrap_or_default().to_owned();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    Head {
+        start_line,
+        headers,
+    }
+}
+
+struct CurlResponse {
+    head: Head,
+    body: Vec<u8>,
+}
+
+impl CurlResponse {
+    fn status(&self) -> u16 {
+        self.head.status()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+}
+
+/// `curl -i` GET, optionally with `If-None-Match`.
+fn curl_get(
+    curl: &Path,
+    addr: SocketAddr,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> CurlResponse {
+    let mut command = Command::new(curl);
+    command.args(["--silent", "--show-error", "--include", "--max-time", "10"]);
+    if let Some(tag) = if_none_match {
+        command.arg("--header").arg(format!("If-None-Match: {tag}"));
+    }
+    command.arg(format!("http://{addr}{path}"));
+    let output = run("curl", &mut command, Duration::from_secs(20));
+    let (head, body) = output
+        .stdout
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("curl printed no response head: {output:?}"));
+    CurlResponse {
+        head: parse_head(head),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The tap: a recording TCP relay
+// ---------------------------------------------------------------------------
+
+/// A loopback listener that relays every connection to `upstream` and keeps
+/// a copy of the bytes going each way.
+struct Tap {
+    addr: SocketAddr,
+    connections: Arc<Mutex<Vec<Arc<Mutex<Conversation>>>>>,
+    stopping: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct Conversation {
+    to_server: Vec<u8>,
+    to_client: Vec<u8>,
+}
+
+/// One request on a tapped connection and the response to it, as far as it
+/// has arrived.
+#[derive(Debug)]
+struct Exchange {
+    method: String,
+    path: String,
+    request_headers: Vec<(String, String)>,
+    status: Option<u16>,
+    response_headers: Vec<(String, String)>,
+    body_len: usize,
+}
+
+impl Exchange {
+    fn request_header(&self, name: &str) -> Option<&str> {
+        find_header(&self.request_headers, name)
+    }
+
+    fn response_header(&self, name: &str) -> Option<&str> {
+        find_header(&self.response_headers, name)
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl Tap {
+    fn start(upstream: SocketAddr) -> Tap {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the tap");
+        let addr = listener.local_addr().expect("tap address");
+        let connections: Arc<Mutex<Vec<Arc<Mutex<Conversation>>>>> = Arc::default();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (list, stop) = (connections.clone(), stopping.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5))
+                else {
+                    continue; // the client sees its connection close
+                };
+                let conversation = Arc::new(Mutex::new(Conversation::default()));
+                list.lock().unwrap().push(conversation.clone());
+                let (client2, server2) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                let up = conversation.clone();
+                thread::spawn(move || relay(client, server, &up, true));
+                thread::spawn(move || relay(server2, client2, &conversation, false));
+            }
+        });
+        Tap {
+            addr,
+            connections,
+            stopping,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every exchange seen so far, connection by connection, in order.
+    fn exchanges(&self) -> Vec<Exchange> {
+        let connections = self.connections.lock().unwrap();
+        connections
+            .iter()
+            .flat_map(|conversation| {
+                let conversation = conversation.lock().unwrap();
+                parse_conversation(&conversation.to_server, &conversation.to_client)
+            })
+            .collect()
+    }
+
+    /// Prints the exchanges as an access log (shown with --nocapture).
+    fn print(&self, label: &str) {
+        eprintln!("{label}: what the server got and answered");
+        for e in self.exchanges() {
+            let conditions: Vec<_> = ["if-none-match", "if-modified-since"]
+                .into_iter()
+                .filter_map(|name| e.request_header(name).map(|v| format!("{name}: {v}")))
+                .collect();
+            eprintln!(
+                "  {} {} [{}] -> {} etag={} body={} bytes",
+                e.method,
+                e.path,
+                conditions.join(", "),
+                e.status.map_or("-".to_owned(), |s| s.to_string()),
+                e.response_header("etag").unwrap_or("-"),
+                e.body_len
+            );
+        }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)); // wake accept
+    }
+}
+
+/// Copies `from` to `to`, recording what passes, until `from` closes.
+fn relay(mut from: TcpStream, mut to: TcpStream, record: &Mutex<Conversation>, upstream: bool) {
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        {
+            // Recorded before it is passed on: once the peer has the bytes,
+            // so has the record.
+            let mut record = record.lock().unwrap();
+            let side = if upstream {
+                &mut record.to_server
+            } else {
+                &mut record.to_client
+            };
+            side.extend_from_slice(&buffer[..n]);
+        }
+        if to.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Splits the bytes of one HTTP/1.1 connection into exchanges. A response
+/// still streaming (the event stream) counts what has arrived.
+fn parse_conversation(to_server: &[u8], to_client: &[u8]) -> Vec<Exchange> {
+    let mut exchanges = Vec::new();
+    let mut rest = to_server;
+    while let Some((head, after)) = split_head(rest) {
+        let length = content_length(&head.headers).unwrap_or(0);
+        rest = &after[length.min(after.len())..];
+        let mut target = head.start_line.split(' ');
+        let method = target.next().unwrap_or_default().to_owned();
+        let path = target.next().unwrap_or_default().to_owned();
+        exchanges.push(Exchange {
+            method,
+            path,
+            request_headers: head.headers,
+            status: None,
+            response_headers: Vec::new(),
+            body_len: 0,
+        });
+    }
+
+    let mut rest = to_client;
+    let mut index = 0;
+    while index < exchanges.len() {
+        let Some((head, after)) = split_head(rest) else {
+            break;
+        };
+        let status = head.status();
+        if (100..200).contains(&status) {
+            rest = after;
+            continue;
+        }
+        let exchange = &mut exchanges[index];
+        let bodiless = exchange.method == "HEAD" || status == 204 || status == 304;
+        let chunked = find_header(&head.headers, "transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let (body_len, consumed) = if bodiless {
+            (0, 0)
+        } else if chunked {
+            dechunked_len(after)
+        } else if let Some(length) = content_length(&head.headers) {
+            (length.min(after.len()), length.min(after.len()))
+        } else {
+            (after.len(), after.len()) // delimited by the connection closing
+        };
+        exchange.status = Some(status);
+        exchange.response_headers = head.headers;
+        exchange.body_len = body_len;
+        rest = &after[consumed..];
+        index += 1;
+    }
+    exchanges
+}
+
+/// A head (start line and headers) at the start of `bytes`, and what follows.
+fn split_head(bytes: &[u8]) -> Option<(Head, &[u8])> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = parse_head(&String::from_utf8_lossy(&bytes[..end]));
+    Some((head, &bytes[end + 4..]))
+}
+
+fn content_length(headers: &[(String, String)]) -> Option<usize> {
+    find_header(headers, "content-length").and_then(|v| v.parse().ok())
+}
+
+/// Payload length of a chunked body and the bytes it takes on the wire, as
+/// far as it is complete.
+fn dechunked_len(bytes: &[u8]) -> (usize, usize) {
+    let (mut payload, mut at) = (0, 0);
+    loop {
+        let Some(line_end) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
+            return (payload, at);
+        };
+        let line = String::from_utf8_lossy(&bytes[at..at + line_end]);
+        let size_text = line.split(';').next().unwrap_or_default().trim();
+        let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            return (payload, at);
+        };
+        let data_start = at + line_end + 2;
+        if size == 0 {
+            // Trailer lines, if any, then an empty line.
+            let mut line_start = data_start;
+            while let Some(p) = bytes[line_start..].windows(2).position(|w| w == b"\r\n") {
+                line_start += p + 2;
+                if p == 0 {
+                    break;
+                }
+            }
+            return (payload, line_start.min(bytes.len()));
+        }
+        if bytes.len() < data_start + size + 2 {
+            return (
+                payload + bytes.len().saturating_sub(data_start),
+                bytes.len(),
+            );
+        }
+        payload += size;
+        at = data_start + size + 2;
+    }
+}
