@@ -1,0 +1,361 @@
+//! HEAD (spec point 8): the same `ETag` and `Content-Length` a GET gets, never
+//! the hash of an empty body, no body bytes on the wire, whether the layer is
+//! applied with `Router::layer` or wraps a whole `Router` as a service.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use common::*;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tower::{Layer, ServiceExt};
+use tower_conditional::ConditionalLayer;
+
+const PLAIN: &str = "the body a GET gets";
+
+fn router() -> Router {
+    Router::new()
+        .route("/plain", get(|| async { PLAIN }))
+        .route("/big", get(|| async { patterned(5000) }))
+        .route(
+            "/stream",
+            get(|| async { Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])) }),
+        )
+        .route("/empty", get(|| async { "" }))
+        .route(
+            "/no-store",
+            get(|| async {
+                response(
+                    StatusCode::OK,
+                    &[("cache-control", "no-store")],
+                    Body::from(PLAIN),
+                )
+            }),
+        )
+        .route(
+            "/own-etag",
+            get(|| async { response(StatusCode::OK, &[("etag", "\"mine\"")], Body::from(PLAIN)) }),
+        )
+        .route(
+            "/no-store-stream",
+            get(|| async {
+                response(
+                    StatusCode::OK,
+                    &[("cache-control", "no-store")],
+                    Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])),
+                )
+            }),
+        )
+        .route(
+            "/trailers",
+            get(|| async {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("x-sum", http::HeaderValue::from_static("1"));
+                let body = FramesBody::new([
+                    http_body::Frame::data(Bytes::from_static(PLAIN.as_bytes())),
+                    http_body::Frame::trailers(trailers),
+                ]);
+                response(StatusCode::OK, &[("trailer", "x-sum")], Body::new(body))
+            }),
+        )
+        .route(
+            "/missing",
+            get(|| async { (StatusCode::NOT_FOUND, "no such thing here") }),
+        )
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    /// `Router::layer(ConditionalLayer)`, served by `axum::serve`.
+    RouterLayer,
+    /// `ConditionalLayer::new().layer(router)`, served by `axum::serve`.
+    WrappedAxumServe,
+    /// `ConditionalLayer::new().layer(router)`, served by plain hyper.
+    WrappedHyper,
+}
+
+const SETUPS: [Setup; 3] = [
+    Setup::RouterLayer,
+    Setup::WrappedAxumServe,
+    Setup::WrappedHyper,
+];
+
+async fn serve(setup: Setup) -> SocketAddr {
+    match setup {
+        Setup::RouterLayer => serve_router(router().layer(ConditionalLayer::new())).await,
+        Setup::WrappedAxumServe => {
+            let service = ServiceExt::<axum::extract::Request>::map_response(
+                ConditionalLayer::new().layer(router()),
+                |response: Response<_>| response.map(Body::new),
+            );
+            serve_axum_service(service).await
+        }
+        Setup::WrappedHyper => {
+            serve_h1(
+                ConditionalLayer::new().layer(router()),
+                H1Options::default(),
+            )
+            .await
+        }
+    }
+}
+
+fn raw_head(path: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut headers = extra.to_vec();
+    headers.push(("Connection", b"close"));
+    raw_request("HEAD", path, &headers)
+}
+
+#[tokio::test]
+async fn head_gets_the_etag_and_length_of_get() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        for path in ["/plain", "/big", "/stream"] {
+            let get = http_get(addr, path).await;
+            let head = fetch(addr, Method::HEAD, path, &[]).await;
+            assert_eq!(get.status, StatusCode::OK, "{setup:?} {path}");
+            assert_eq!(head.status, StatusCode::OK, "{setup:?} {path}");
+            assert_eq!(get.etag(), expected_etag(&get.body), "{setup:?} {path}");
+            assert_eq!(head.etag(), get.etag(), "{setup:?} {path}: HEAD tag");
+            assert_ne!(
+                head.etag(),
+                expected_etag(b""),
+                "{setup:?} {path}: HEAD must not get the tag of an empty body"
+            );
+            assert_eq!(
+                head.header("content-length"),
+                get.body.len().to_string(),
+                "{setup:?} {path}: HEAD Content-Length"
+            );
+            assert_eq!(
+                get.header("content-length"),
+                get.body.len().to_string(),
+                "{setup:?} {path}: GET Content-Length"
+            );
+            assert!(head.body.is_empty(), "{setup:?} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn head_of_an_empty_body_matches_get() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        let get = http_get(addr, "/empty").await;
+        let head = fetch(addr, Method::HEAD, "/empty", &[]).await;
+        assert_eq!(get.etag(), expected_etag(b""), "{setup:?}");
+        assert_eq!(head.etag(), get.etag(), "{setup:?}");
+        assert_eq!(head.header("content-length"), "0", "{setup:?}");
+    }
+}
+
+#[tokio::test]
+async fn head_of_passthrough_responses_keeps_get_length_and_headers() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        for (path, status) in [
+            ("/no-store", StatusCode::OK),
+            ("/own-etag", StatusCode::OK),
+            ("/missing", StatusCode::NOT_FOUND),
+        ] {
+            let get = http_get(addr, path).await;
+            let head = fetch(addr, Method::HEAD, path, &[]).await;
+            assert_eq!(get.status, status, "{setup:?} {path}");
+            assert_eq!(head.status, status, "{setup:?} {path}");
+            assert_eq!(
+                head.headers.get("etag"),
+                get.headers.get("etag"),
+                "{setup:?} {path}"
+            );
+            assert_eq!(
+                head.header("content-length"),
+                get.body.len().to_string(),
+                "{setup:?} {path}"
+            );
+            assert!(head.body.is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn head_on_the_wire_has_no_body() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        for path in ["/plain", "/big", "/stream", "/no-store", "/missing"] {
+            let raw = raw_exchange(addr, &raw_head(path, &[])).await;
+            let response = parse_response(&raw, true);
+            assert!(
+                response.status == 200 || response.status == 404,
+                "{setup:?} {path}"
+            );
+            assert_eq!(
+                response.raw.len(),
+                raw.len(),
+                "{setup:?} {path}: bytes after a HEAD response head: {:?}",
+                String::from_utf8_lossy(&raw[response.raw.len()..])
+            );
+            assert!(response.has("content-length"), "{setup:?} {path}");
+            assert!(!response.has("transfer-encoding"), "{setup:?} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn head_with_a_matching_condition_gives_304() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        let tag = expected_etag(PLAIN.as_bytes());
+        for condition in [tag.as_str(), "*", &format!("W/{tag}")] {
+            let head = fetch(
+                addr,
+                Method::HEAD,
+                "/plain",
+                &[("if-none-match", condition)],
+            )
+            .await;
+            assert_eq!(
+                head.status,
+                StatusCode::NOT_MODIFIED,
+                "{setup:?} {condition}"
+            );
+            assert_eq!(head.etag(), tag, "{setup:?}");
+        }
+        let head = fetch(
+            addr,
+            Method::HEAD,
+            "/plain",
+            &[("if-none-match", "\"other\"")],
+        )
+        .await;
+        assert_eq!(head.status, StatusCode::OK, "{setup:?}");
+    }
+}
+
+/// RFC 9110 §8.6: a 304 may carry Content-Length only when it equals the
+/// length of the 200; the layer's 304 must carry none.
+async fn assert_head_304_on_the_wire(setup: Setup) {
+    let addr = serve(setup).await;
+    let tag = expected_etag(PLAIN.as_bytes());
+    let raw = raw_exchange(
+        addr,
+        &raw_head("/plain", &[("If-None-Match", tag.as_bytes())]),
+    )
+    .await;
+    let response = parse_response(&raw, true);
+    assert_eq!(response.status, 304, "{setup:?}");
+    assert_eq!(response.raw.len(), raw.len(), "{setup:?}: no body bytes");
+    assert_eq!(response.get_str("etag"), Some(tag.as_str()), "{setup:?}");
+    assert!(
+        !response.has("content-length"),
+        "{setup:?}: a 304 to HEAD carries content-length: {:?} (the 200 has {})",
+        response.get_str("content-length"),
+        PLAIN.len()
+    );
+}
+
+#[tokio::test]
+async fn head_304_on_the_wire_has_no_content_length_with_router_layer() {
+    assert_head_304_on_the_wire(Setup::RouterLayer).await;
+}
+
+#[tokio::test]
+async fn head_304_on_the_wire_has_no_content_length_around_a_router() {
+    assert_head_304_on_the_wire(Setup::WrappedAxumServe).await;
+    assert_head_304_on_the_wire(Setup::WrappedHyper).await;
+}
+
+#[tokio::test]
+async fn keep_alive_connection_alternating_head_and_get() {
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        let tag = expected_etag(PLAIN.as_bytes());
+        let mut conn = RawConn::connect(addr).await;
+        for _ in 0..2 {
+            conn.send(&raw_request("HEAD", "/plain", &[])).await;
+            let head = conn.read_response(true).await;
+            assert_eq!(head.status, 200, "{setup:?}");
+            assert_eq!(head.get_str("etag"), Some(tag.as_str()), "{setup:?}");
+            assert_eq!(
+                head.get_str("content-length"),
+                Some(PLAIN.len().to_string().as_str()),
+                "{setup:?}"
+            );
+            conn.assert_quiet(Duration::from_millis(50)).await;
+
+            conn.send(&raw_request("GET", "/plain", &[])).await;
+            let get = conn.read_response(false).await;
+            assert_eq!(get.body, PLAIN.as_bytes(), "{setup:?}");
+            assert_eq!(get.get_str("etag"), Some(tag.as_str()), "{setup:?}");
+
+            conn.send(&raw_request(
+                "HEAD",
+                "/stream",
+                &[("If-None-Match", tag.as_bytes())],
+            ))
+            .await;
+            let not_modified = conn.read_response(true).await;
+            assert_eq!(not_modified.status, 304, "{setup:?}");
+            conn.assert_quiet(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A plain service that, like many, answers HEAD with an empty body itself.
+/// The layer asks it for the GET, so HEAD still gets the GET's tag.
+#[tokio::test]
+async fn inner_service_sees_get_for_head() {
+    let service = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let body = if request.method() == Method::HEAD {
+            Bytes::new()
+        } else {
+            Bytes::from_static(PLAIN.as_bytes())
+        };
+        Ok::<_, Infallible>(Response::new(Full::new(body)))
+    });
+    let addr = serve_h1(ConditionalLayer::new().layer(service), H1Options::default()).await;
+    let get = http_get(addr, "/").await;
+    let head = fetch(addr, Method::HEAD, "/", &[]).await;
+    assert_eq!(get.etag(), expected_etag(PLAIN.as_bytes()));
+    assert_eq!(head.etag(), get.etag());
+    assert_eq!(head.header("content-length"), PLAIN.len().to_string());
+}
+
+/// A GET whose length is not known in advance goes out chunked, without
+/// Content-Length; the HEAD must not claim a length either (least of all 0).
+#[tokio::test]
+async fn head_of_bodies_of_unknown_length_claims_no_length() {
+    let mut wrong = Vec::new();
+    for setup in SETUPS {
+        let addr = serve(setup).await;
+        for path in ["/no-store-stream", "/trailers"] {
+            let get = fetch(addr, Method::GET, path, &[("te", "trailers")]).await;
+            assert_eq!(get.body, PLAIN, "{setup:?} {path}");
+            assert!(
+                !get.has("content-length"),
+                "{setup:?} {path}: the GET is chunked"
+            );
+            let raw = raw_exchange(addr, &raw_head(path, &[])).await;
+            let head = parse_response(&raw, true);
+            assert_eq!(head.status, 200, "{setup:?} {path}");
+            assert_eq!(
+                head.get_str("etag"),
+                get.headers.get("etag").map(|v| v.to_str().unwrap()),
+                "{setup:?} {path}"
+            );
+            if let Some(length) = head.get_str("content-length") {
+                wrong.push(format!(
+                    "{setup:?} {path}: HEAD has content-length: {length}, the GET is {} bytes, chunked",
+                    get.body.len()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -1,0 +1,321 @@
+//! The bytes the client gets (spec point 3): exactly the inner body, trailers
+//! included (HTTP/1.1 chunked trailers and HTTP/2), and bodies over
+//! `max_body_size` (known in advance or found out while reading) sent whole
+//! and unchanged without an `ETag`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use common::*;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use tower::Layer;
+use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
+
+const LIMIT: usize = 16;
+
+fn trailers() -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", HeaderValue::from_static("abc123"));
+    trailers.insert("x-row-count", HeaderValue::from_static("3"));
+    trailers
+}
+
+fn with_trailers() -> http::Response<Body> {
+    let body = FramesBody::new([
+        Frame::data(Bytes::from_static(b"row 1\n")),
+        Frame::data(Bytes::from_static(b"row 2\n")),
+        Frame::data(Bytes::from_static(b"row 3\n")),
+        Frame::trailers(trailers()),
+    ]);
+    response(
+        StatusCode::OK,
+        &[("trailer", "x-checksum, x-row-count")],
+        Body::new(body),
+    )
+}
+
+const ROWS: &str = "row 1\nrow 2\nrow 3\n";
+
+fn app(layer: ConditionalLayer, tap: Tap) -> Router {
+    Router::new()
+        .route("/trailers", get(|| async { with_trailers() }))
+        .route(
+            "/exact/{n}",
+            get(|axum::extract::Path(n): axum::extract::Path<usize>| async move { patterned(n) }),
+        )
+        .route(
+            "/stream/{n}/{chunk}",
+            get(
+                |axum::extract::Path((n, chunk)): axum::extract::Path<(usize, usize)>| async move {
+                    let data = patterned(n);
+                    let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
+                    Body::new(FramesBody::chunks(chunks))
+                },
+            ),
+        )
+        .route(
+            "/channel",
+            get(|State(tap): State<Tap>| async move { Body::new(tap.body()) }),
+        )
+        .route(
+            "/channel-announced",
+            get(|State(tap): State<Tap>| async move {
+                response(
+                    StatusCode::OK,
+                    &[("content-length", "20")],
+                    Body::new(tap.body()),
+                )
+            }),
+        )
+        .route(
+            "/channel-hinted",
+            get(|State(tap): State<Tap>| async move {
+                Body::new(tap.body_with_hint(SizeHint::with_exact(20)))
+            }),
+        )
+        .with_state(tap)
+        .layer(layer)
+}
+
+async fn server(layer: ConditionalLayer) -> (SocketAddr, TapRx) {
+    let (tap, rx) = tap();
+    (serve_router(app(layer, tap)).await, rx)
+}
+
+async fn limited() -> (SocketAddr, TapRx) {
+    server(ConditionalLayer::new().max_body_size(LIMIT)).await
+}
+
+// --- Exact bytes and trailers ---------------------------------------------
+
+#[tokio::test]
+async fn client_gets_exactly_the_bytes_of_the_handler() {
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    for path in [
+        "/exact/1",
+        "/exact/1000000",
+        "/stream/20000/1",
+        "/stream/300000/4093",
+    ] {
+        let response = http_get(addr, path).await;
+        let n: usize = path.split('/').nth(2).unwrap().parse().unwrap();
+        assert_eq!(response.body.len(), n, "{path}");
+        assert!(response.body == patterned(n), "{path}: bytes differ");
+        assert_eq!(response.etag(), expected_etag(&patterned(n)), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn http1_trailers_reach_the_client() {
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    let response = fetch(addr, Method::GET, "/trailers", &[("te", "trailers")]).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, ROWS);
+    assert_eq!(response.trailers, Some(trailers()));
+    // The tag is the hash of the data; trailers are not part of it.
+    assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
+    assert!(
+        !response.has("content-length"),
+        "a body with trailers must stay chunked"
+    );
+}
+
+#[tokio::test]
+async fn http1_trailers_on_the_wire() {
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    let raw = raw_exchange(
+        addr,
+        &raw_request(
+            "GET",
+            "/trailers",
+            &[("TE", b"trailers"), ("Connection", b"close")],
+        ),
+    )
+    .await;
+    let response = parse_response(&raw, false);
+    assert!(response.chunked, "{response:?}");
+    assert_eq!(response.body, ROWS.as_bytes());
+    let mut got = response.trailers.clone();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("x-checksum".to_owned(), b"abc123".to_vec()),
+            ("x-row-count".to_owned(), b"3".to_vec()),
+        ]
+    );
+    assert_eq!(
+        response.get_str("etag"),
+        Some(expected_etag(ROWS.as_bytes()).as_str())
+    );
+    assert_eq!(response.raw.len(), raw.len());
+}
+
+#[tokio::test]
+async fn http2_trailers_reach_the_client() {
+    let (tap, _taps) = tap();
+    let service = ConditionalLayer::new().layer(app(ConditionalLayer::new().max_body_size(0), tap));
+    // The outer layer hashes (the inner one, with a zero limit, lets it through).
+    let addr = serve_h2(service).await;
+    let client = h2_client();
+    let request = request(Method::GET, addr, "/trailers")
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client, request).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, ROWS);
+    assert_eq!(response.trailers, Some(trailers()));
+    assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
+
+    let second = common::request(Method::GET, addr, "/exact/70000")
+        .body(Full::default())
+        .unwrap();
+    let response = send(&client, second).await;
+    assert!(response.body == patterned(70000));
+    assert_eq!(response.etag(), expected_etag(&patterned(70000)));
+}
+
+// --- max_body_size ---------------------------------------------------------
+
+#[tokio::test]
+async fn body_of_exactly_the_limit_is_hashed() {
+    let (addr, _taps) = limited().await;
+    for path in ["/exact/16", "/stream/16/5", "/stream/16/1"] {
+        let response = http_get(addr, path).await;
+        assert_eq!(response.body, patterned(LIMIT), "{path}");
+        assert_eq!(response.etag(), expected_etag(&patterned(LIMIT)), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn body_over_the_limit_goes_out_whole_without_etag() {
+    let (addr, _taps) = limited().await;
+    for (path, n) in [
+        ("/exact/17", 17),
+        ("/exact/5000", 5000),
+        ("/stream/17/5", 17),
+        ("/stream/17/17", 17),
+        ("/stream/40/16", 40),
+        ("/stream/5000/7", 5000),
+        ("/stream/5000/1", 5000),
+    ] {
+        let response = http_get(addr, path).await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+        assert!(response.body == patterned(n), "{path}: bytes differ");
+        assert!(!response.has("etag"), "{path}: no ETag over the limit");
+    }
+}
+
+#[tokio::test]
+async fn head_over_the_limit_matches_get() {
+    let (addr, _taps) = limited().await;
+    for path in ["/exact/17", "/stream/40/16"] {
+        let get = http_get(addr, path).await;
+        let head = fetch(addr, Method::HEAD, path, &[]).await;
+        assert!(!head.has("etag"), "{path}");
+        assert_eq!(
+            head.headers.get("content-length"),
+            get.headers.get("content-length"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn over_the_limit_found_while_reading_then_streams_the_rest() {
+    let (addr, mut taps) = limited().await;
+    let client = client();
+    let request = request(Method::GET, addr, "/channel")
+        .body(Full::default())
+        .unwrap();
+    let mut pending = Box::pin(client.request(request));
+    let sender = tokio::select! {
+        sender = taps.next() => sender,
+        _ = &mut pending => panic!("answered before the body started"),
+    };
+    sender.data("0123456789");
+    assert!(
+        still_pending(&mut pending, Duration::from_millis(200)).await,
+        "within the limit the body is held"
+    );
+    sender.data("abcdefghij");
+    // The limit is crossed: the response goes out now, without a tag.
+    let response = within("the head once the limit is crossed", &mut pending)
+        .await
+        .unwrap();
+    assert!(!response.headers().contains_key("etag"));
+    let mut body = response.into_body();
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let frame = within("held frames", body.frame()).await.unwrap().unwrap();
+        got.extend_from_slice(&frame.into_data().unwrap());
+    }
+    assert_eq!(got, b"0123456789abcdefghij");
+    sender.data("KLM");
+    let frame = within("the rest, streamed", body.frame())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.into_data().unwrap(), "KLM");
+    drop(sender);
+    let rest = within("end", body.collect()).await.unwrap().to_bytes();
+    assert!(rest.is_empty());
+}
+
+/// A body announced over the limit (by Content-Length or by its size hint)
+/// is not read at all: its head and first chunk arrive at once.
+#[tokio::test]
+async fn body_announced_over_the_limit_is_not_held() {
+    let (addr, mut taps) = limited().await;
+    for path in ["/channel-announced", "/channel-hinted"] {
+        let client = client();
+        let request = request(Method::GET, addr, path)
+            .body(Full::default())
+            .unwrap();
+        let mut pending = Box::pin(client.request(request));
+        let sender = tokio::select! {
+            sender = taps.next() => sender,
+            _ = &mut pending => panic!("answered before the body started"),
+        };
+        sender.data("0123456789");
+        let response = within("the head before the body ends", &mut pending)
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("etag"), "{path}");
+        let mut body = response.into_body();
+        let frame = within("the first chunk", body.frame())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.into_data().unwrap(), "0123456789", "{path}");
+        sender.data("abcdefghij");
+        drop(sender);
+        let rest = within("the rest", body.collect()).await.unwrap().to_bytes();
+        assert_eq!(rest, "abcdefghij", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn default_limit_is_four_mebibytes() {
+    assert_eq!(DEFAULT_MAX_BODY_SIZE, 4 * 1024 * 1024);
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    let at = http_get(addr, &format!("/stream/{}/65536", DEFAULT_MAX_BODY_SIZE)).await;
+    assert_eq!(at.body.len(), DEFAULT_MAX_BODY_SIZE);
+    assert_eq!(at.etag(), expected_etag(&patterned(DEFAULT_MAX_BODY_SIZE)));
+    let over = http_get(
+        addr,
+        &format!("/stream/{}/65536", DEFAULT_MAX_BODY_SIZE + 1),
+    )
+    .await;
+    assert!(over.body == patterned(DEFAULT_MAX_BODY_SIZE + 1));
+    assert!(!over.has("etag"));
+}
