@@ -79,12 +79,12 @@ impl Held {
         self.data_len
     }
 
-    /// The single data frame, when the body was exactly one chunk.
+    /// The single data frame, when the body was exactly one chunk (trailers
+    /// may follow it).
     pub(crate) fn only_chunk(&self) -> Option<&Bytes> {
-        match (&self.first, self.more.is_empty()) {
-            (Some(frame), true) => frame.data_ref(),
-            _ => None,
-        }
+        let first = self.first.as_ref()?.data_ref()?;
+        let more_data = self.more.front().is_some_and(Frame::is_data);
+        (!more_data).then_some(first)
     }
 
     pub(crate) fn has_trailers(&self) -> bool {
@@ -315,6 +315,18 @@ mod tests {
     }
 
     #[test]
+    fn only_chunk_ignores_trailers_but_not_a_second_chunk() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"one")));
+        held.push(Frame::trailers(http::HeaderMap::new()));
+        assert_eq!(held.only_chunk().map(|b| &b[..]), Some(&b"one"[..]));
+        let mut two = Held::default();
+        two.push(Frame::data(Bytes::from_static(b"one")));
+        two.push(Frame::data(Bytes::from_static(b"two")));
+        assert!(two.only_chunk().is_none());
+    }
+
+    #[test]
     fn exact_size_hint_for_complete_replay() {
         let mut held = Held::default();
         held.push(Frame::data(Bytes::from_static(b"12345")));
@@ -323,6 +335,10 @@ mod tests {
         assert!(!body.is_end_stream());
         let empty: ConditionalBody<Full<Bytes>> = ConditionalBody::empty();
         assert!(empty.is_end_stream());
-        assert_eq!(empty.size_hint().exact(), None, "no Content-Length: 0 on a 304 or HEAD");
+        assert_eq!(
+            empty.size_hint().exact(),
+            None,
+            "no Content-Length: 0 on a 304 or HEAD"
+        );
     }
 }

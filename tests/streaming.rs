@@ -45,9 +45,27 @@ fn with_trailers() -> http::Response<Body> {
 
 const ROWS: &str = "row 1\nrow 2\nrow 3\n";
 
+/// One data chunk, then trailers: found by fuzzing, the single-chunk fast
+/// path once missed the chunk when trailers followed it.
+fn one_chunk_with_trailers() -> http::Response<Body> {
+    let body = FramesBody::new([
+        Frame::data(Bytes::from_static(ROWS.as_bytes())),
+        Frame::trailers(trailers()),
+    ]);
+    response(
+        StatusCode::OK,
+        &[("trailer", "x-checksum, x-row-count")],
+        Body::new(body),
+    )
+}
+
 fn app(layer: ConditionalLayer, tap: Tap) -> Router {
     Router::new()
         .route("/trailers", get(|| async { with_trailers() }))
+        .route(
+            "/one-chunk-trailers",
+            get(|| async { one_chunk_with_trailers() }),
+        )
         .route(
             "/exact/{n}",
             get(|axum::extract::Path(n): axum::extract::Path<usize>| async move { patterned(n) }),
@@ -127,6 +145,29 @@ async fn http1_trailers_reach_the_client() {
         !response.has("content-length"),
         "a body with trailers must stay chunked"
     );
+}
+
+#[tokio::test]
+async fn one_chunk_then_trailers_is_hashed_whole() {
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    let response = fetch(
+        addr,
+        Method::GET,
+        "/one-chunk-trailers",
+        &[("te", "trailers")],
+    )
+    .await;
+    assert_eq!(response.body, ROWS);
+    assert_eq!(response.trailers, Some(trailers()));
+    assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
+    let again = fetch(
+        addr,
+        Method::GET,
+        "/one-chunk-trailers",
+        &[("if-none-match", &expected_etag(ROWS.as_bytes()))],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
 }
 
 #[tokio::test]
