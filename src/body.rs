@@ -55,22 +55,30 @@ pin_project! {
 /// chunk (the common case) is held without allocating.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
-    first: Option<Frame<Bytes>>,
-    more: VecDeque<Frame<Bytes>>,
+    // Data as `Bytes` (32 bytes, where a `Frame` takes 96); the trailers,
+    // which can only come last, apart.
+    first: Option<Bytes>,
+    more: VecDeque<Bytes>,
+    trailers: Option<Box<http::HeaderMap>>,
     data_len: usize,
-    has_trailers: bool,
 }
 
 impl Held {
     pub(crate) fn push(&mut self, frame: Frame<Bytes>) {
-        match frame.data_ref() {
-            Some(data) => self.data_len += data.len(),
-            None => self.has_trailers = true,
-        }
-        if self.first.is_none() && self.more.is_empty() {
-            self.first = Some(frame);
-        } else {
-            self.more.push_back(frame);
+        match frame.into_data() {
+            Ok(data) => {
+                self.data_len += data.len();
+                if self.first.is_none() && self.more.is_empty() {
+                    self.first = Some(data);
+                } else {
+                    self.more.push_back(data);
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    self.trailers = Some(Box::new(trailers));
+                }
+            }
         }
     }
 
@@ -82,25 +90,28 @@ impl Held {
     /// The single data frame, when the body was exactly one chunk (trailers
     /// may follow it).
     pub(crate) fn only_chunk(&self) -> Option<&Bytes> {
-        let first = self.first.as_ref()?.data_ref()?;
-        let more_data = self.more.front().is_some_and(Frame::is_data);
-        (!more_data).then_some(first)
+        match (&self.first, self.more.is_empty()) {
+            (Some(data), true) => Some(data),
+            _ => None,
+        }
     }
 
     pub(crate) fn has_trailers(&self) -> bool {
-        self.has_trailers
+        self.trailers.is_some()
     }
 
     fn pop(&mut self) -> Option<Frame<Bytes>> {
-        let frame = self.first.take().or_else(|| self.more.pop_front())?;
-        if let Some(data) = frame.data_ref() {
+        if let Some(data) = self.first.take().or_else(|| self.more.pop_front()) {
             self.data_len -= data.len();
+            return Some(Frame::data(data));
         }
-        Some(frame)
+        self.trailers
+            .take()
+            .map(|trailers| Frame::trailers(*trailers))
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_empty()
+        self.first.is_none() && self.more.is_empty() && self.trailers.is_none()
     }
 }
 
