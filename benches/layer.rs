@@ -1,0 +1,395 @@
+//! What `ConditionalLayer` costs per request, next to what it cannot avoid.
+//!
+//! Every group holds the measurements that are compared with each other, so
+//! they run one after the other in the same process, on the same machine
+//! state:
+//!
+//! - `200_<size>_x<chunks>`: a `200 OK` to a GET, from the same
+//!   `tower::service_fn` with (`layer`) and without (`bare`) the layer, and
+//!   `blake3::hash` of the same bytes (`blake3`). For bodies of 64 chunks,
+//!   `blake3_64_updates` feeds the same bytes to one `blake3::Hasher` in 64
+//!   calls, as the layer must.
+//! - `304_1KiB`: a matching `If-None-Match`, against a hashed `ETag` and
+//!   against one the handler set.
+//! - `handler_etag_1KiB`: a handler that sets its own `ETag` (not hashed).
+//! - `if_none_match_1KiB`: a field of 1 and of 100 entity-tags.
+//! - `passthrough_1KiB`: a POST and a 404, which the layer does not touch.
+//!
+//! Each service is driven with `tower::ServiceExt::oneshot` and its body
+//! collected with `http_body_util::BodyExt::collect`, inside a tokio
+//! current-thread runtime (`Runtime::block_on` per iteration: its cost is in
+//! `bare` and `layer` alike and cancels in their difference).
+//!
+//! `python3 benches/report.py` turns the results into the ratio tables of
+//! BENCHMARKS.md and draws `benches/overhead.png`.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use http::header::ETAG;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use tokio::runtime::Runtime;
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_conditional::{ConditionalLayer, EntityTag};
+
+/// Bodies up to 8 MiB are hashed: the default limit (4 MiB) would stream the
+/// largest one through unhashed.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Body sizes of the `200` groups, with their labels.
+const SIZES: [(usize, &str); 6] = [
+    (0, "0B"),
+    (128, "128B"),
+    (1024, "1KiB"),
+    (16 * 1024, "16KiB"),
+    (1024 * 1024, "1MiB"),
+    (8 * 1024 * 1024, "8MiB"),
+];
+
+/// Number of frames of the multi-chunk bodies.
+const CHUNKS: usize = 64;
+
+/// Deterministic bytes that are not all alike (blake3's speed does not depend
+/// on them, but a constant buffer could flatter a copy).
+fn payload(len: usize) -> Bytes {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    Bytes::from(bytes)
+}
+
+/// A body that yields the bytes of one buffer as `frames` data frames of
+/// (nearly) equal size, each a cheap slice of the shared buffer, with an exact
+/// size hint like a stream of known length. A body of 0 bytes yields empty
+/// frames.
+struct Chunked {
+    rest: Bytes,
+    frames_left: usize,
+    chunk: usize,
+}
+
+impl Chunked {
+    fn new(data: Bytes, frames: usize) -> Self {
+        let chunk = data.len().div_ceil(frames.max(1));
+        Self {
+            rest: data,
+            frames_left: frames,
+            chunk,
+        }
+    }
+}
+
+impl Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.frames_left == 0 {
+            return Poll::Ready(None);
+        }
+        self.frames_left -= 1;
+        let take = if self.frames_left == 0 {
+            self.rest.len()
+        } else {
+            self.chunk.min(self.rest.len())
+        };
+        let chunk = self.rest.split_to(take);
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames_left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.rest.len() as u64)
+    }
+}
+
+type Req = Request<()>;
+
+/// Sends one request through `service` and collects the whole response body.
+fn drive<S, B>(rt: &Runtime, service: &S, request: Req) -> usize
+where
+    S: Service<Req, Response = Response<B>, Error = Infallible> + Clone,
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    rt.block_on(async {
+        let response = service.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16() as usize;
+        let collected = response.into_body().collect().await.unwrap();
+        // Touch the result so nothing is optimised away; `to_bytes` would
+        // copy a multi-chunk body, so only look at the frame list.
+        black_box(&collected);
+        status
+    })
+}
+
+fn get() -> Req {
+    Request::new(())
+}
+
+fn get_with(name: &'static str, value: &HeaderValue) -> Req {
+    Request::builder()
+        .method(Method::GET)
+        .header(name, value.clone())
+        .body(())
+        .unwrap()
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn layer() -> ConditionalLayer {
+    ConditionalLayer::new().max_body_size(MAX_BODY)
+}
+
+fn tune<M: criterion::measurement::Measurement>(group: &mut BenchmarkGroup<'_, M>, len: usize) {
+    if len >= 1024 * 1024 {
+        group.sample_size(20);
+        group.measurement_time(Duration::from_secs(4));
+    } else {
+        group.sample_size(60);
+        group.measurement_time(Duration::from_secs(2));
+    }
+    group.warm_up_time(Duration::from_millis(500));
+}
+
+/// `bare`, `layer` and `blake3` (and for chunked bodies `blake3_64_updates`)
+/// for one body, in one group.
+fn bench_200(c: &mut Criterion, rt: &Runtime, len: usize, label: &str, chunks: usize) {
+    let data = payload(len);
+    let mut group = c.benchmark_group(format!("200_{label}_x{chunks}"));
+    group.throughput(Throughput::Bytes(len as u64));
+    tune(&mut group, len);
+
+    if chunks == 1 {
+        let data_for_inner = data.clone();
+        let bare = service_fn(move |_req: Req| {
+            let body = Full::new(data_for_inner.clone());
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+        let with_layer = layer().layer(bare.clone());
+        assert_eq!(drive(rt, &with_layer, get()), 200);
+        group.bench_function("bare", |b| b.iter(|| drive(rt, &bare, get())));
+        group.bench_function("layer", |b| b.iter(|| drive(rt, &with_layer, get())));
+    } else {
+        let data_for_inner = data.clone();
+        let bare = service_fn(move |_req: Req| {
+            let body = Chunked::new(data_for_inner.clone(), chunks);
+            async move { Ok::<_, Infallible>(Response::new(body)) }
+        });
+        let with_layer = layer().layer(bare.clone());
+        let response = rt.block_on(with_layer.clone().oneshot(get())).unwrap();
+        assert!(
+            response.headers().contains_key(ETAG),
+            "{label} x{chunks} must be hashed"
+        );
+        group.bench_function("bare", |b| b.iter(|| drive(rt, &bare, get())));
+        group.bench_function("layer", |b| b.iter(|| drive(rt, &with_layer, get())));
+    }
+    group.bench_function("blake3", |b| b.iter(|| blake3::hash(black_box(&data[..]))));
+    if chunks > 1 {
+        let step = len.div_ceil(chunks).max(1);
+        group.bench_function("blake3_64_updates", |b| {
+            b.iter(|| {
+                let mut hasher = blake3::Hasher::new();
+                for piece in black_box(&data[..]).chunks(step) {
+                    hasher.update(piece);
+                }
+                hasher.finalize()
+            })
+        });
+        // What a bounded staging buffer would give: pieces smaller than
+        // STAGE are copied into it and hashed STAGE bytes at a time, so
+        // blake3 can hash 1 KiB chunks in parallel (a copy of at most STAGE
+        // bytes at a time, not of the body).
+        group.bench_function("blake3_64_updates_staged", |b| {
+            b.iter(|| staged_hash(black_box(&data[..]).chunks(step)))
+        });
+    }
+    group.finish();
+}
+
+/// The staging size of `blake3_64_updates_staged`: 16 blake3 chunks, enough
+/// for its widest SIMD batch on this machine (AVX2: 8 chunks at a time).
+const STAGE: usize = 16 * 1024;
+
+/// Hashes pieces through a staging buffer of `STAGE` bytes (allocated per
+/// call, as it would be per response): pieces of at least `STAGE` bytes go to
+/// the hasher directly, smaller ones are gathered first.
+fn staged_hash<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new();
+    let mut stage: Vec<u8> = Vec::with_capacity(STAGE);
+    for piece in pieces {
+        if stage.len() + piece.len() > STAGE && !stage.is_empty() {
+            hasher.update(&stage);
+            stage.clear();
+        }
+        if piece.len() >= STAGE {
+            hasher.update(piece);
+        } else {
+            stage.extend_from_slice(piece);
+        }
+    }
+    hasher.update(&stage);
+    hasher.finalize()
+}
+
+fn hashed_200s(c: &mut Criterion) {
+    let data = payload(100_000);
+    for step in [1, 7, 256, 5000, STAGE, 40_000] {
+        assert_eq!(staged_hash(data.chunks(step)), blake3::hash(&data));
+    }
+    let rt = runtime();
+    for (len, label) in SIZES {
+        bench_200(c, &rt, len, label, 1);
+        bench_200(c, &rt, len, label, CHUNKS);
+    }
+}
+
+/// A 1 KiB JSON-ish body served by a handler that may set its own `ETag`.
+fn kib_service(
+    handler_etag: Option<HeaderValue>,
+    status: StatusCode,
+) -> impl Service<Req, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
+    let data = payload(1024);
+    service_fn(move |_req: Req| {
+        let mut response = Response::new(Full::new(data.clone()));
+        *response.status_mut() = status;
+        if let Some(etag) = &handler_etag {
+            response.headers_mut().insert(ETAG, etag.clone());
+        }
+        async move { Ok::<_, Infallible>(response) }
+    })
+}
+
+fn conditional_paths(c: &mut Criterion) {
+    let rt = runtime();
+    let data = payload(1024);
+    let hashed_tag = EntityTag::from_content(&data).to_header_value();
+    let handler_tag = HeaderValue::from_static("\"v1-handler-set\"");
+
+    let plain = kib_service(None, StatusCode::OK);
+    let plain_layer = layer().layer(plain.clone());
+    let tagged = kib_service(Some(handler_tag.clone()), StatusCode::OK);
+    let tagged_layer = layer().layer(tagged.clone());
+
+    // The 304 path: a hashed ETag and a handler-set one. `bare` gets the same
+    // request and answers its usual 200.
+    assert_eq!(
+        drive(&rt, &plain_layer, get_with("if-none-match", &hashed_tag)),
+        304
+    );
+    assert_eq!(
+        drive(&rt, &tagged_layer, get_with("if-none-match", &handler_tag)),
+        304
+    );
+    {
+        let mut group = c.benchmark_group("304_1KiB");
+        tune(&mut group, 1024);
+        group.bench_function("bare", |b| {
+            b.iter(|| drive(&rt, &plain, get_with("if-none-match", &hashed_tag)))
+        });
+        group.bench_function("layer_hashed", |b| {
+            b.iter(|| drive(&rt, &plain_layer, get_with("if-none-match", &hashed_tag)))
+        });
+        group.bench_function("bare_handler_etag", |b| {
+            b.iter(|| drive(&rt, &tagged, get_with("if-none-match", &handler_tag)))
+        });
+        group.bench_function("layer_handler_etag", |b| {
+            b.iter(|| drive(&rt, &tagged_layer, get_with("if-none-match", &handler_tag)))
+        });
+        group.finish();
+    }
+
+    // A handler-set ETag on an unconditional GET: the layer must not hash.
+    {
+        let mut group = c.benchmark_group("handler_etag_1KiB");
+        tune(&mut group, 1024);
+        group.bench_function("bare", |b| b.iter(|| drive(&rt, &tagged, get())));
+        group.bench_function("layer", |b| b.iter(|| drive(&rt, &tagged_layer, get())));
+        group.finish();
+    }
+
+    // If-None-Match of 1 and of 100 tags; with 100 the match is the last one
+    // (the whole field is scanned), and a field of 100 that does not match.
+    {
+        let others: Vec<String> = (0..99)
+            .map(|i| format!("\"stale-version-{i:04}\""))
+            .collect();
+        let hundred_hit = HeaderValue::from_str(&format!(
+            "{}, {}",
+            others.join(", "),
+            hashed_tag.to_str().unwrap()
+        ))
+        .unwrap();
+        let hundred_miss =
+            HeaderValue::from_str(&format!("{}, \"stale-version-9999\"", others.join(", ")))
+                .unwrap();
+        assert_eq!(
+            drive(&rt, &plain_layer, get_with("if-none-match", &hundred_hit)),
+            304
+        );
+        assert_eq!(
+            drive(&rt, &plain_layer, get_with("if-none-match", &hundred_miss)),
+            200
+        );
+        let mut group = c.benchmark_group("if_none_match_1KiB");
+        tune(&mut group, 1024);
+        for (name, value) in [
+            ("1_tag", &hashed_tag),
+            ("100_tags", &hundred_hit),
+            ("100_tags_no_match", &hundred_miss),
+        ] {
+            group.bench_function(format!("bare_{name}"), |b| {
+                b.iter(|| drive(&rt, &plain, get_with("if-none-match", value)))
+            });
+            group.bench_function(format!("layer_{name}"), |b| {
+                b.iter(|| drive(&rt, &plain_layer, get_with("if-none-match", value)))
+            });
+        }
+        group.finish();
+    }
+
+    // Requests the layer passes through: a POST, and a 404 to a GET.
+    {
+        let not_found = kib_service(None, StatusCode::NOT_FOUND);
+        let not_found_layer = layer().layer(not_found.clone());
+        let post = || Request::builder().method(Method::POST).body(()).unwrap();
+        let mut group = c.benchmark_group("passthrough_1KiB");
+        tune(&mut group, 1024);
+        group.bench_function("bare_post", |b| b.iter(|| drive(&rt, &plain, post())));
+        group.bench_function("layer_post", |b| {
+            b.iter(|| drive(&rt, &plain_layer, post()))
+        });
+        group.bench_function("bare_404", |b| b.iter(|| drive(&rt, &not_found, get())));
+        group.bench_function("layer_404", |b| {
+            b.iter(|| drive(&rt, &not_found_layer, get()))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, hashed_200s, conditional_paths);
+criterion_main!(benches);

@@ -1,0 +1,202 @@
+//! The server that `scripts/load.sh` puts under load.
+//!
+//! ```text
+//! LAYER=on  ADDR=127.0.0.1:3001 cargo run --release --example load_target
+//! LAYER=off ADDR=127.0.0.1:3002 cargo run --release --example load_target
+//! ```
+//!
+//! Routes:
+//!
+//! - `/json/1k`, `/json/1m`: a JSON document of exactly 1 KiB and 1 MiB,
+//!   built once at start-up and served from memory. With `LAYER=on` (the
+//!   default) these routes are behind `ConditionalLayer::new()` (default
+//!   settings: strong blake3 ETags, 4 MiB limit), with `LAYER=off` not.
+//! - `/manual/1k`, `/manual/1m`: the same documents with a hand-written
+//!   conditional GET, never behind the layer: the handler hashes the body with
+//!   SHA-256 on every request, as a handler that does not store a version
+//!   would, sets `ETag` and answers a matching `If-None-Match` with a `304`.
+//! - `/stream/8m`, `/stream/1g`: 8 MiB and 1 GiB generated as a stream of
+//!   64 KiB chunks, each freshly allocated (as a generator or a proxy would),
+//!   with no announced length. Behind the layer like `/json/*`; the layer
+//!   holds at most its limit per response before it gives up and streams.
+//! - `/paced/8m`: the same 8 MiB, but the stream yields to the runtime before
+//!   each chunk, as one fed by I/O would: concurrent responses are then read
+//!   (and held by the layer) at the same time, its worst case for memory.
+//!
+//! The JSON documents are the same bytes for every process, so other servers
+//! (`benches/express/server.js`) can be given exactly what this one serves.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tower_conditional::ConditionalLayer;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// A JSON document of exactly `len` bytes: an array of small records, padded
+/// with a string field to the exact length.
+fn json_document(len: usize) -> Bytes {
+    let mut out = String::with_capacity(len);
+    out.push_str("{\"items\":[");
+    let tail = "],\"pad\":\"\"}";
+    let mut id = 0u64;
+    loop {
+        let record = format!(
+            "{}{{\"id\":{id},\"name\":\"item-{id:06}\",\"price\":{}.{:02},\"tags\":[\"a\",\"b\"]}}",
+            if id == 0 { "" } else { "," },
+            (id * 37) % 1000,
+            id % 100
+        );
+        if out.len() + record.len() + tail.len() > len {
+            break;
+        }
+        out.push_str(&record);
+        id += 1;
+    }
+    out.push_str("],\"pad\":\"");
+    while out.len() + 2 < len {
+        out.push('x');
+    }
+    out.push_str("\"}");
+    assert_eq!(out.len(), len, "document of {len} bytes");
+    Bytes::from(out)
+}
+
+#[derive(Clone)]
+struct Documents {
+    one_k: Bytes,
+    one_m: Bytes,
+}
+
+fn json(body: Bytes) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The hand-written conditional GET: hash, compare, answer.
+fn manual(body: Bytes, request: &HeaderMap) -> Response {
+    let digest = Sha256::digest(&body);
+    let mut etag = String::with_capacity(2 + 2 * digest.len());
+    etag.push('"');
+    for byte in digest {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        etag.push(HEX[usize::from(byte >> 4)] as char);
+        etag.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    etag.push('"');
+    let matches = request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag);
+    let etag = HeaderValue::from_str(&etag).expect("hex is a valid header value");
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `total` bytes as a stream of freshly allocated 64 KiB chunks, no length.
+/// A `paced` stream lets other tasks run before each chunk, as a stream fed
+/// by I/O would, so that many responses are read at the same time.
+fn generated(total: usize, paced: bool) -> Response {
+    const CHUNK: usize = 64 * KIB;
+    let chunks = futures_util::stream::unfold(0usize, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        if paced {
+            tokio::task::yield_now().await;
+        }
+        let len = CHUNK.min(total - sent);
+        let chunk = Bytes::from(vec![b'.'; len]);
+        Some((Ok::<_, Infallible>(chunk), sent + len))
+    });
+    (
+        [(CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+fn app(layer: bool) -> Router {
+    let documents = Documents {
+        one_k: json_document(KIB),
+        one_m: json_document(MIB),
+    };
+    let covered = Router::new()
+        .route(
+            "/json/1k",
+            get(|State(d): State<Documents>| async move { json(d.one_k) }),
+        )
+        .route(
+            "/json/1m",
+            get(|State(d): State<Documents>| async move { json(d.one_m) }),
+        )
+        .route("/stream/8m", get(|| async { generated(8 * MIB, false) }))
+        .route("/stream/1g", get(|| async { generated(1024 * MIB, false) }))
+        .route("/paced/8m", get(|| async { generated(8 * MIB, true) }));
+    let covered = if layer {
+        covered.layer(ConditionalLayer::new())
+    } else {
+        covered
+    };
+    let by_hand = Router::new()
+        .route(
+            "/manual/1k",
+            get(
+                |State(d): State<Documents>, headers: HeaderMap| async move {
+                    manual(d.one_k, &headers)
+                },
+            ),
+        )
+        .route(
+            "/manual/1m",
+            get(
+                |State(d): State<Documents>, headers: HeaderMap| async move {
+                    manual(d.one_m, &headers)
+                },
+            ),
+        );
+    covered.merge(by_hand).with_state(documents)
+}
+
+#[tokio::main]
+async fn main() {
+    let layer = match std::env::var("LAYER").as_deref() {
+        Ok("on") | Err(_) => true,
+        Ok("off") => false,
+        Ok(other) => panic!("LAYER must be on or off, not {other:?}"),
+    };
+    let addr: SocketAddr = std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
+        .parse()
+        .expect("ADDR must be an address like 127.0.0.1:3000");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|error| panic!("cannot listen on {addr}: {error}"));
+    println!(
+        "listening on http://{} (layer {})",
+        listener.local_addr().unwrap(),
+        if layer { "on" } else { "off" }
+    );
+    axum::serve(listener, app(layer)).await.unwrap();
+}
