@@ -5,11 +5,14 @@ use http::{response, StatusCode};
 
 use crate::preconditions::Validators;
 
+/// How many header names a 304 drops.
+const DROPPED: usize = 8;
+
 /// Representation metadata and framing that describe a body a 304 does not
 /// have (RFC 9110 §15.4.5): dropped. Everything else, in particular ETag,
 /// Cache-Control, Content-Location, Date, Expires, Vary, Last-Modified and
 /// every Set-Cookie line, stays so that caches can update their stored headers.
-const NOT_FOR_304: [HeaderName; 8] = [
+const NOT_FOR_304: [HeaderName; DROPPED] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::CONTENT_ENCODING,
@@ -23,7 +26,16 @@ const NOT_FOR_304: [HeaderName; 8] = [
 /// Turns the head of a 2xx response into the head of its `304 Not Modified`.
 pub(crate) fn into_not_modified(parts: &mut response::Parts) {
     parts.status = StatusCode::NOT_MODIFIED;
-    for name in &NOT_FOR_304 {
+    // A response holds a few of these at most: look for the ones present
+    // (cheap comparisons) rather than remove all eight (eight lookups).
+    let mut present = [false; DROPPED];
+    let dropped = NOT_FOR_304;
+    for name in parts.headers.keys() {
+        if let Some(index) = dropped.iter().position(|candidate| candidate == name) {
+            present[index] = true;
+        }
+    }
+    for (name, _) in dropped.iter().zip(present).filter(|(_, here)| *here) {
         parts.headers.remove(name);
     }
 }
