@@ -1,9 +1,11 @@
-//! Validators looked up before the handler runs (issue: preconditions), through
+//! Validators looked up before the handler runs, through
 //! a real TCP socket, with a counter that proves when the handler did not run.
 
 #[allow(dead_code)]
 #[path = "../examples/optimistic_concurrency.rs"]
 mod optimistic_concurrency;
+
+mod common;
 
 use std::future::ready;
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use common::serve_router;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -27,13 +30,6 @@ struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
 }
 
 async fn send(
@@ -71,7 +67,7 @@ async fn send(
 
 async fn store_with_item() -> (SocketAddr, Store, String) {
     let store = Store::default();
-    let addr = serve(app(store.clone())).await;
+    let addr = serve_router(app(store.clone())).await;
     let created = send(
         addr,
         Method::PUT,
@@ -318,7 +314,7 @@ fn table_app(
 #[tokio::test]
 async fn unknown_behaves_as_without_a_lookup() {
     let (router, runs) = table_app(None, ResourceState::Unknown);
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let answer = send(addr, Method::GET, "/", &[], "").await;
     let hashed = EntityTag::from_content(b"the body").to_string();
     assert_eq!(answer.headers["etag"], hashed.as_str());
@@ -340,7 +336,7 @@ async fn looked_up_etag_is_put_on_the_200_and_the_handler_tag_wins() {
         .with_etag(EntityTag::strong("from-lookup").unwrap())
         .with_last_modified(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let (router, _) = table_app(None, looked_up.clone().into());
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let answer = send(addr, Method::GET, "/", &[], "").await;
     assert_eq!(answer.headers["etag"], "\"from-lookup\"");
     assert_eq!(
@@ -350,7 +346,7 @@ async fn looked_up_etag_is_put_on_the_200_and_the_handler_tag_wins() {
     assert_eq!(&answer.body[..], b"the body");
 
     let (router, _) = table_app(Some("\"from-handler\""), looked_up.into());
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let answer = send(addr, Method::GET, "/", &[], "").await;
     assert_eq!(answer.headers["etag"], "\"from-handler\"");
 }
@@ -359,7 +355,7 @@ async fn looked_up_etag_is_put_on_the_200_and_the_handler_tag_wins() {
 async fn if_unmodified_since_against_the_looked_up_date() {
     let modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000); // Tue, 14 Nov 2023 22:13:20 GMT
     let (router, runs) = table_app(None, Validators::new().with_last_modified(modified).into());
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let older = [("if-unmodified-since", "Tue, 14 Nov 2023 22:13:19 GMT")];
     let refused = send(addr, Method::PUT, "/", &older, "").await;
     assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED);
@@ -386,7 +382,7 @@ async fn if_unmodified_since_against_the_looked_up_date() {
 async fn not_modified_wins_over_a_range() {
     let current = Validators::new().with_etag(EntityTag::strong("v1").unwrap());
     let (router, runs) = table_app(None, current.into());
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let headers = [("if-none-match", "\"v1\""), ("range", "bytes=0-2")];
     let answer = send(addr, Method::GET, "/", &headers, "").await;
     assert_eq!(answer.status, StatusCode::NOT_MODIFIED);

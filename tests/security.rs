@@ -1,6 +1,8 @@
 //! Nothing a client sends is reflected into a response, whatever the path
 //! (200, 304, 412; hashed, handler-set, looked up), through a raw TCP socket.
 
+mod common;
+
 use std::future::ready;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,17 +10,11 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
+use common::serve_router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
 
 const MARKER: &str = "zq7marker";
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
 
 /// Sends raw request bytes on a fresh connection and returns the response head.
 async fn raw_head(addr: SocketAddr, request: &[u8]) -> String {
@@ -102,7 +98,7 @@ async fn hashed_responses_reflect_nothing() {
     let router = Router::new()
         .route("/", get(|| async { "body" }).put(|| async { "put" }))
         .layer(ConditionalLayer::new());
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let current = EntityTag::from_content(b"body").to_string();
     // The list that holds the current tag does give a 304: the marker is
     // still absent from it.
@@ -120,7 +116,7 @@ async fn looked_up_answers_reflect_nothing() {
             ConditionalLayer::new()
                 .lookup_validators(move |_: &Parts| ready(ResourceState::Current(current.clone()))),
         );
-    let addr = serve(router).await;
+    let addr = serve_router(router).await;
     let head = raw_head(addr, &request("PUT", &hostile_fields("\"v1\"")[2])).await;
     assert!(head.starts_with("HTTP/1.1 412"), "{head}");
     assert_nothing_reflected(addr, "\"v1\"").await;
