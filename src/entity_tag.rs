@@ -178,7 +178,17 @@ impl EntityTag {
     }
 
     pub(crate) fn as_ref(&self) -> TagRef<'_> {
-        parse_tag(self.wire.as_bytes()).expect("EntityTag always holds a valid entity-tag")
+        // The wire form was validated when the tag was made: `W/`, if any,
+        // then the opaque part between two quotes.
+        let wire = self.wire.as_bytes();
+        let weak = wire.starts_with(b"W/");
+        let open = if weak { 3 } else { 1 };
+        let tag = TagRef {
+            weak,
+            opaque: &wire[open..wire.len() - 1],
+        };
+        debug_assert_eq!(Some(tag), parse_tag(wire));
+        tag
     }
 
     /// Whether this is a weak entity-tag (`W/"…"`).
@@ -330,38 +340,40 @@ impl From<EntityTag> for HeaderValue {
     }
 }
 
-/// What a list-valued precondition field (`If-Match`, `If-None-Match`) holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TagList {
-    /// The field is `*` and nothing else.
-    Any,
-    /// A list of entity-tags (possibly with malformed members, which never match).
-    Tags,
-}
-
-/// Classifies a field given as one or more lines: `*` only when it is the sole
-/// member of the whole field; `*` mixed with tags is a malformed member.
-pub(crate) fn classify<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> TagList {
-    let mut members = lines.flat_map(ListMembers::new);
-    match (members.next(), members.next()) {
-        (Some(Member::Star), None) => TagList::Any,
-        _ => TagList::Tags,
-    }
-}
-
-/// Whether any member of a field given as one or more lines matches `current`
-/// under the given comparison. Malformed members never match; `*` is handled
-/// by [`classify`], not here. Linear in the length of the field.
-pub(crate) fn any_matches<'a>(
+/// Whether a list-valued precondition field (`If-Match`, `If-None-Match`),
+/// given as one or more lines, is satisfied by the current representation.
+///
+/// `*` counts only as the sole member of the whole field and then means
+/// "a current representation exists"; `*` mixed with tags is a malformed
+/// member. Otherwise some member must match `current` under the given
+/// comparison; malformed members never match. One pass, stopping at the first
+/// match: linear in the length of the field.
+pub(crate) fn field_matches<'a>(
     lines: impl Iterator<Item = &'a [u8]>,
-    current: &TagRef<'_>,
+    exists: bool,
+    current: Option<&TagRef<'_>>,
     strong: bool,
 ) -> bool {
-    lines.flat_map(ListMembers::new).any(|member| match member {
-        Member::Tag(tag) if strong => tag.strong_eq(current),
-        Member::Tag(tag) => tag.weak_eq(current),
-        Member::Star | Member::Malformed => false,
-    })
+    let matches = |member: &Member<'_>| match (member, current) {
+        (Member::Tag(tag), Some(current)) if strong => tag.strong_eq(current),
+        (Member::Tag(tag), Some(current)) => tag.weak_eq(current),
+        _ => false,
+    };
+    let mut members = lines.flat_map(ListMembers::new);
+    let Some(first) = members.next() else {
+        return false;
+    };
+    let Some(second) = members.next() else {
+        return match first {
+            Member::Star => exists,
+            tag => matches(&tag),
+        };
+    };
+    // Two members or more: a list of tags, where `*` is malformed.
+    if current.is_none() {
+        return false;
+    }
+    matches(&first) || matches(&second) || members.any(|member| matches(&member))
 }
 
 /// One member of a `#entity-tag` list, or `*`.
@@ -522,13 +534,33 @@ mod tests {
 
     #[test]
     fn star_counts_only_alone() {
-        let one = |s: &'static str| classify(std::iter::once(s.as_bytes()));
-        assert_eq!(one("*"), TagList::Any);
-        assert_eq!(one(" * "), TagList::Any);
-        assert_eq!(one("*, \"a\""), TagList::Tags);
-        assert_eq!(one("\"a\""), TagList::Tags);
-        let two = [b"*".as_slice(), b"\"a\"".as_slice()];
-        assert_eq!(classify(two.iter().copied()), TagList::Tags);
+        let tag_a = TagRef {
+            weak: false,
+            opaque: b"a",
+        };
+        let one = |s: &'static str, exists: bool| {
+            field_matches(std::iter::once(s.as_bytes()), exists, Some(&tag_a), false)
+        };
+        assert!(one("*", true));
+        assert!(one(" * ", true));
+        assert!(!one("*", false));
+        // Mixed with tags, `*` is a malformed member: only the tags count.
+        assert!(!one("*, \"b\"", true));
+        assert!(one("*, \"a\"", false));
+        let two = [b"*".as_slice(), b"\"b\"".as_slice()];
+        assert!(!field_matches(
+            two.iter().copied(),
+            true,
+            Some(&tag_a),
+            false
+        ));
+        // No current tag: only a lone `*` with an existing representation passes.
+        let none =
+            |s: &'static str| field_matches(std::iter::once(s.as_bytes()), true, None, false);
+        assert!(none("*"));
+        assert!(!none("\"a\""));
+        assert!(!none("\"a\", *"));
+        assert!(!none(""));
     }
 
     #[test]
@@ -547,8 +579,31 @@ mod tests {
         assert!(strong_a.strong_eq(&strong_a));
 
         let lines = [b"W/\"a\"".as_slice()];
-        assert!(any_matches(lines.iter().copied(), &strong_a, false));
-        assert!(!any_matches(lines.iter().copied(), &strong_a, true));
+        assert!(field_matches(
+            lines.iter().copied(),
+            true,
+            Some(&strong_a),
+            false
+        ));
+        assert!(!field_matches(
+            lines.iter().copied(),
+            true,
+            Some(&strong_a),
+            true
+        ));
+        let many = [b"\"x\", \"y\"".as_slice(), b"W/\"a\"".as_slice()];
+        assert!(field_matches(
+            many.iter().copied(),
+            true,
+            Some(&strong_a),
+            false
+        ));
+        assert!(!field_matches(
+            many.iter().copied(),
+            true,
+            Some(&strong_a),
+            true
+        ));
     }
 
     #[test]
@@ -557,9 +612,10 @@ mod tests {
             weak: false,
             opaque: b"Abc",
         };
-        assert!(!any_matches(
+        assert!(!field_matches(
             std::iter::once(b"\"abc\"".as_slice()),
-            &current,
+            true,
+            Some(&current),
             false
         ));
     }

@@ -191,6 +191,9 @@ where
     }
 }
 
+// A return value, moved once: boxing the large variant would cost an
+// allocation per request to save a copy.
+#[allow(clippy::large_enum_variant)]
 enum Step<B: Body> {
     Answer(Response<ConditionalBody<B>>),
     Buffer(Pin<Box<B>>, Pending),
@@ -336,7 +339,7 @@ where
                     (None, None) => blake3::hash(b""),
                 };
                 if !held.has_trailers() {
-                    set_content_length(&mut parts.headers, held.data_len());
+                    set_content_length(&mut parts.headers, held.data_len(), request.is_head);
                 }
                 let etag = make_etag(&hash, request.config.etag_policy);
                 return Poll::Ready(answer_hashed(parts, held, etag, last_modified, &request));
@@ -367,13 +370,21 @@ fn hash_chunk(pending: &mut Pending, data: &Bytes) {
     pending.hasher = Some(hasher);
 }
 
-/// States the exact length read, unless the header already says so (most
-/// handlers set it right; rewriting it would cost an allocation).
-fn set_content_length(headers: &mut http::HeaderMap, length: usize) {
-    let stated = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.parse::<usize>().ok());
+/// Makes `Content-Length` state the exact length read.
+///
+/// A GET's replayed body has an exact size hint, from which the server
+/// writes the header itself: it is only corrected here when the handler
+/// stated a wrong one. A HEAD goes out with an empty body, so its length
+/// must be in the header.
+fn set_content_length(headers: &mut http::HeaderMap, length: usize, is_head: bool) {
+    let stated = match headers.get(CONTENT_LENGTH) {
+        None if !is_head => return,
+        None => None,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<usize>().ok()),
+    };
     if stated != Some(length) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     }
@@ -636,6 +647,8 @@ where
 }
 
 /// What the looked-up state decides: call the inner service, or answer now.
+// A return value, moved once (see `Step`).
+#[allow(clippy::large_enum_variant)]
 enum BeforeHandler<F, B: Body> {
     Call(ResponseFuture<F, B>),
     Answer(Response<ConditionalBody<B>>),

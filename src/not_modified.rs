@@ -12,7 +12,8 @@ const DROPPED: usize = 8;
 /// have (RFC 9110 §15.4.5): dropped. Everything else, in particular ETag,
 /// Cache-Control, Content-Location, Date, Expires, Vary, Last-Modified and
 /// every Set-Cookie line, stays so that caches can update their stored headers.
-const NOT_FOR_304: [HeaderName; DROPPED] = [
+// A static, not a const: a const array of names would be copied into every call.
+static NOT_FOR_304: [HeaderName; DROPPED] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::CONTENT_ENCODING,
@@ -29,7 +30,7 @@ pub(crate) fn into_not_modified(parts: &mut response::Parts) {
     // A response holds a few of these at most: look for the ones present
     // (cheap comparisons) rather than remove all eight (eight lookups).
     let mut present = [false; DROPPED];
-    let dropped = NOT_FOR_304;
+    let dropped = &NOT_FOR_304;
     for name in parts.headers.keys() {
         if let Some(index) = dropped.iter().position(|candidate| candidate == name) {
             present[index] = true;

@@ -7,9 +7,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method};
 
-use crate::entity_tag::{self, EntityTag, TagList};
+use crate::entity_tag::{self, EntityTag};
 
 /// The validators of the selected representation: what a precondition is
 /// compared against (RFC 9110 §8.8).
@@ -104,24 +104,64 @@ pub enum Evaluation {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Preconditions {
-    if_match: Vec<HeaderValue>,
-    if_none_match: Vec<HeaderValue>,
+    if_match: FieldLines,
+    if_none_match: FieldLines,
     if_modified_since: Option<SystemTime>,
     if_unmodified_since: Option<SystemTime>,
 }
 
-fn lines(headers: &HeaderMap, name: HeaderName) -> Vec<HeaderValue> {
-    headers.get_all(name).iter().cloned().collect()
+/// The lines of one list-valued field, in order. Nearly every request sends
+/// such a field on one line at most, which is kept without allocating.
+#[derive(Debug, Clone, Default)]
+struct FieldLines {
+    first: Option<HeaderValue>,
+    more: Vec<HeaderValue>,
 }
 
-/// A single-line, valid HTTP-date field, or nothing.
-fn date_field(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
-    let mut values = headers.get_all(name).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
+impl FieldLines {
+    fn push(&mut self, value: &HeaderValue) {
+        if self.first.is_none() {
+            self.first = Some(value.clone());
+        } else {
+            self.more.push(value.clone());
+        }
     }
-    parse_http_date(value.as_bytes())
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.first
+            .iter()
+            .chain(&self.more)
+            .map(HeaderValue::as_bytes)
+    }
+}
+
+/// A date field: valid only as a single line.
+#[derive(Default)]
+enum DateLine<'a> {
+    #[default]
+    Absent,
+    One(&'a HeaderValue),
+    Repeated,
+}
+
+impl<'a> DateLine<'a> {
+    fn push(&mut self, value: &'a HeaderValue) {
+        *self = match self {
+            DateLine::Absent => DateLine::One(value),
+            _ => DateLine::Repeated,
+        };
+    }
+
+    fn parse(self) -> Option<SystemTime> {
+        match self {
+            DateLine::One(value) => parse_http_date(value.as_bytes()),
+            _ => None,
+        }
+    }
 }
 
 /// Parses any of the three HTTP-date formats (RFC 9110 §5.6.7).
@@ -143,11 +183,28 @@ impl Preconditions {
     /// Reads the precondition fields (`If-Match`, `If-None-Match`,
     /// `If-Modified-Since`, `If-Unmodified-Since`) of a request.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        // One walk over the fields instead of four hashed lookups: requests
+        // carry a handful of fields, and this runs for every GET.
+        let mut if_match = FieldLines::default();
+        let mut if_none_match = FieldLines::default();
+        let mut if_modified_since = DateLine::Absent;
+        let mut if_unmodified_since = DateLine::Absent;
+        for (name, value) in headers {
+            if *name == IF_NONE_MATCH {
+                if_none_match.push(value);
+            } else if *name == IF_MODIFIED_SINCE {
+                if_modified_since.push(value);
+            } else if *name == IF_MATCH {
+                if_match.push(value);
+            } else if *name == IF_UNMODIFIED_SINCE {
+                if_unmodified_since.push(value);
+            }
+        }
         Self {
-            if_match: lines(headers, IF_MATCH),
-            if_none_match: lines(headers, IF_NONE_MATCH),
-            if_modified_since: date_field(headers, IF_MODIFIED_SINCE),
-            if_unmodified_since: date_field(headers, IF_UNMODIFIED_SINCE),
+            if_match,
+            if_none_match,
+            if_modified_since: if_modified_since.parse(),
+            if_unmodified_since: if_unmodified_since.parse(),
         }
     }
 
@@ -206,23 +263,13 @@ impl Preconditions {
     }
 
     fn if_match_passes(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
-        let lines = self.if_match.iter().map(HeaderValue::as_bytes);
-        match entity_tag::classify(lines.clone()) {
-            TagList::Any => exists,
-            TagList::Tags => {
-                etag.is_some_and(|etag| entity_tag::any_matches(lines, &etag.as_ref(), true))
-            }
-        }
+        let current = etag.map(EntityTag::as_ref);
+        entity_tag::field_matches(self.if_match.iter(), exists, current.as_ref(), true)
     }
 
     fn if_none_match_matches(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
-        let lines = self.if_none_match.iter().map(HeaderValue::as_bytes);
-        match entity_tag::classify(lines.clone()) {
-            TagList::Any => exists,
-            TagList::Tags => {
-                etag.is_some_and(|etag| entity_tag::any_matches(lines, &etag.as_ref(), false))
-            }
-        }
+        let current = etag.map(EntityTag::as_ref);
+        entity_tag::field_matches(self.if_none_match.iter(), exists, current.as_ref(), false)
     }
 }
 
