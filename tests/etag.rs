@@ -72,6 +72,15 @@ fn app(layer: ConditionalLayer) -> Router {
             }),
         )
         .route(
+            // A handler that states a false length for its (streamed) body.
+            "/big/false-length",
+            get(|| async {
+                let data = big();
+                let body = Body::new(FramesBody::chunks(split_at(&data, &[100, 2000])));
+                ([("content-length", "17")], body)
+            }),
+        )
+        .route(
             // `?3,10,500` splits the big body at those offsets.
             "/big/split",
             get(|RawQuery(query): RawQuery| async move {
@@ -171,6 +180,26 @@ async fn same_body_in_one_or_many_chunks_gets_the_same_etag() {
             "{path}: a hashed body has a known length"
         );
     }
+}
+
+#[tokio::test]
+async fn a_false_content_length_from_the_handler_is_corrected() {
+    let addr = strong_server().await;
+    let data = big();
+    let get = http_get(addr, "/big/false-length").await;
+    assert_eq!(get.status, StatusCode::OK);
+    assert_eq!(get.body.as_ref(), data.as_slice(), "every byte arrives");
+    assert_eq!(get.header("content-length"), data.len().to_string());
+    assert_eq!(get.etag(), expected_etag(&data));
+    let head = send(
+        &client(),
+        request(http::Method::HEAD, addr, "/big/false-length")
+            .body(Default::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(head.header("content-length"), data.len().to_string());
+    assert_eq!(head.etag(), get.etag());
 }
 
 #[test]
