@@ -1,24 +1,55 @@
 //! Which responses may be buffered and hashed (pure).
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::HeaderMap;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::{HeaderMap, HeaderValue};
 
-/// Whether a response must stream through untouched: `Cache-Control: no-store`
-/// (the directive, not a substring), server-sent events and gRPC.
-pub(crate) fn must_stream(headers: &HeaderMap) -> bool {
-    has_no_store(headers) || is_streaming_content_type(headers)
+/// What the layer needs to know of a response's header fields before it
+/// decides whether to read the body.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResponseFields {
+    /// The response must stream through untouched: `Cache-Control: no-store`
+    /// (the directive, not a substring), server-sent events or gRPC.
+    pub(crate) must_stream: bool,
+    /// The handler set an `ETag` field (valid or not).
+    pub(crate) has_etag: bool,
+    /// The handler set a `Content-Length` field.
+    pub(crate) has_content_length: bool,
+    /// The first `Content-Length`, when it is a number.
+    pub(crate) content_length: Option<u64>,
 }
 
-fn has_no_store(headers: &HeaderMap) -> bool {
-    headers.get_all(CACHE_CONTROL).iter().any(|line| {
-        directive_names(line.as_bytes()).any(|name| name.eq_ignore_ascii_case(b"no-store"))
-    })
+/// Reads the fields that matter in one walk: a response carries a handful
+/// of fields, and a hashed lookup of each would cost more than the walk.
+pub(crate) fn inspect(headers: &HeaderMap) -> ResponseFields {
+    let mut fields = ResponseFields::default();
+    let mut seen_content_type = false;
+    for (name, value) in headers {
+        if *name == CONTENT_TYPE {
+            // Only the first line counts, as `HeaderMap::get` would see it.
+            if !seen_content_type {
+                seen_content_type = true;
+                fields.must_stream |= is_streaming_content_type(value);
+            }
+        } else if *name == CACHE_CONTROL {
+            fields.must_stream |= has_no_store(value);
+        } else if *name == ETAG {
+            fields.has_etag = true;
+        } else if *name == CONTENT_LENGTH && !fields.has_content_length {
+            fields.has_content_length = true;
+            fields.content_length = value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+        }
+    }
+    fields
 }
 
-fn is_streaming_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(CONTENT_TYPE) else {
-        return false;
-    };
+fn has_no_store(line: &HeaderValue) -> bool {
+    directive_names(line.as_bytes()).any(|name| name.eq_ignore_ascii_case(b"no-store"))
+}
+
+fn is_streaming_content_type(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
     let essence_end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
     let essence = bytes[..essence_end].trim_ascii();
@@ -70,6 +101,10 @@ fn directive_names(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn must_stream(headers: &HeaderMap) -> bool {
+        inspect(headers).must_stream
+    }
 
     fn headers(fields: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -129,5 +164,33 @@ mod tests {
             "application/json"
         )])));
         assert!(!must_stream(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn only_the_first_content_type_counts() {
+        assert!(must_stream(&headers(&[
+            ("content-type", "text/event-stream"),
+            ("content-type", "text/html")
+        ])));
+        assert!(!must_stream(&headers(&[
+            ("content-type", "text/html"),
+            ("content-type", "text/event-stream")
+        ])));
+    }
+
+    #[test]
+    fn etag_and_content_length_are_noted() {
+        let none = inspect(&HeaderMap::new());
+        assert_eq!(none, ResponseFields::default());
+        let fields = inspect(&headers(&[
+            ("etag", "not even valid"),
+            ("content-length", " 42 "),
+            ("content-length", "7"),
+        ]));
+        assert!(fields.has_etag && fields.has_content_length);
+        assert_eq!(fields.content_length, Some(42));
+        let fields = inspect(&headers(&[("content-length", "4x")]));
+        assert!(fields.has_content_length && !fields.has_etag);
+        assert_eq!(fields.content_length, None);
     }
 }

@@ -83,6 +83,8 @@ pub(crate) struct RequestFacts {
 /// The response being held back while its body is hashed.
 struct Pending {
     parts: response::Parts,
+    /// The handler set a `Content-Length` field.
+    has_content_length: bool,
     held: Held,
     hasher: Option<Box<StagedHasher>>,
     request: RequestFacts,
@@ -202,24 +204,26 @@ enum Step<B: Body> {
 /// Decides what to do with the inner response to a GET or HEAD.
 fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B> {
     let (mut parts, body) = response.into_parts();
-    if !parts.status.is_success()
-        || parts.extensions.get::<Bypass>().is_some()
-        || eligibility::must_stream(&parts.headers)
-    {
+    if !parts.status.is_success() || parts.extensions.get::<Bypass>().is_some() {
         return Step::Answer(pass_on(parts, body, request.is_head));
     }
+    let fields = eligibility::inspect(&parts.headers);
+    if fields.must_stream {
+        return Step::Answer(pass_on(parts, body, request.is_head));
+    }
+    let mut has_etag = fields.has_etag;
     if parts.status == StatusCode::OK {
         if let Some(looked_up) = &request.looked_up {
             add_looked_up_validators(&mut parts.headers, looked_up);
+            has_etag = parts.headers.contains_key(ETAG);
         }
     }
     // Without preconditions every evaluation is Proceed: neither the
     // handler's ETag nor its Last-Modified needs parsing.
     let unconditional = request.preconditions.is_empty();
-    let handler_etag = parts.headers.get(ETAG);
     let must_not_hash = parts.status != StatusCode::OK
-        || handler_etag.is_some()
-        || exceeds(&parts.headers, &body, request.config.max_body_size);
+        || has_etag
+        || exceeds(fields.content_length, &body, request.config.max_body_size);
     if must_not_hash && unconditional {
         return Step::Answer(pass_on(parts, body, request.is_head));
     }
@@ -229,7 +233,10 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         single_date(&parts.headers)
     };
     if must_not_hash {
-        let etag = handler_etag.and_then(|value| EntityTag::from_header_value(value).ok());
+        let etag = parts
+            .headers
+            .get(ETAG)
+            .and_then(|value| EntityTag::from_header_value(value).ok());
         if parts.status != StatusCode::OK && etag.is_none() && last_modified.is_none() {
             // Nothing describes the selected representation (a 206 with no
             // validators, say): leave it to the inner service.
@@ -250,9 +257,11 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     if body.is_end_stream() {
         // Nothing to read: hash the empty body now.
         let etag = make_etag(&blake3::hash(b""), request.config.etag_policy);
-        parts
-            .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        if fields.has_content_length || request.is_head {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         return Step::Answer(answer_hashed(
             parts,
             Held::default(),
@@ -265,6 +274,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         Box::pin(body),
         Pending {
             parts,
+            has_content_length: fields.has_content_length,
             held: Held::default(),
             hasher: None,
             request,
@@ -328,6 +338,7 @@ where
                 body_slot.take();
                 let Pending {
                     mut parts,
+                    has_content_length,
                     held,
                     hasher,
                     request,
@@ -338,8 +349,8 @@ where
                     (None, Some(only)) => blake3::hash(only),
                     (None, None) => blake3::hash(b""),
                 };
-                if !held.has_trailers() {
-                    set_content_length(&mut parts.headers, held.data_len(), request.is_head);
+                if !held.has_trailers() && (has_content_length || request.is_head) {
+                    set_content_length(&mut parts.headers, held.data_len());
                 }
                 let etag = make_etag(&hash, request.config.etag_policy);
                 return Poll::Ready(answer_hashed(parts, held, etag, last_modified, &request));
@@ -372,19 +383,15 @@ fn hash_chunk(pending: &mut Pending, data: &Bytes) {
 
 /// Makes `Content-Length` state the exact length read.
 ///
-/// A GET's replayed body has an exact size hint, from which the server
-/// writes the header itself: it is only corrected here when the handler
-/// stated a wrong one. A HEAD goes out with an empty body, so its length
-/// must be in the header.
-fn set_content_length(headers: &mut http::HeaderMap, length: usize, is_head: bool) {
-    let stated = match headers.get(CONTENT_LENGTH) {
-        None if !is_head => return,
-        None => None,
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|text| text.parse::<usize>().ok()),
-    };
+/// Called only where the field matters: a HEAD goes out with an empty body,
+/// so its length must be in the header; for a GET the replayed body has an
+/// exact size hint, from which the server writes the field itself, so only a
+/// field the handler stated (possibly wrong) is looked at.
+fn set_content_length(headers: &mut http::HeaderMap, length: usize) {
+    let stated = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<usize>().ok());
     if stated != Some(length) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     }
@@ -516,16 +523,9 @@ fn single_date(headers: &http::HeaderMap) -> Option<std::time::SystemTime> {
 }
 
 /// Whether the body announces (by its size hint or Content-Length) more bytes than the limit.
-fn exceeds<B: Body>(headers: &http::HeaderMap, body: &B, max: usize) -> bool {
+fn exceeds<B: Body>(content_length: Option<u64>, body: &B, max: usize) -> bool {
     let max = max as u64;
-    if body.size_hint().lower() > max {
-        return true;
-    }
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse::<u64>().ok())
-        .is_some_and(|length| length > max)
+    body.size_hint().lower() > max || content_length.is_some_and(|length| length > max)
 }
 
 pin_project! {
