@@ -13,7 +13,7 @@ use tower::Service;
 
 use crate::body::{into_bytes_frame, ConditionalBody, Held, Rest};
 use crate::eligibility;
-use crate::entity_tag::EntityTag;
+use crate::entity_tag::{parse_tag, EntityTag};
 use crate::layer::{Config, EtagPolicy};
 use crate::lookup::ResourceState;
 use crate::not_modified::{into_not_modified, not_modified_headers, precondition_failed_headers};
@@ -227,32 +227,44 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     if must_not_hash && unconditional {
         return Step::Answer(pass_on(parts, body, request.is_head));
     }
-    let last_modified = if unconditional {
-        None
-    } else {
-        single_date(&parts.headers)
-    };
+    // The handler's Last-Modified matters to the evaluation only for a date
+    // precondition (a 412 reads it itself), and to tell whether a status
+    // other than 200 has any validator.
+    let last_modified =
+        if request.preconditions.has_date_conditions() || parts.status != StatusCode::OK {
+            single_date(&parts.headers)
+        } else {
+            None
+        };
     if must_not_hash {
+        // The handler's tag is compared where it lies, in the header.
         let etag = parts
             .headers
             .get(ETAG)
-            .and_then(|value| EntityTag::from_header_value(value).ok());
+            .and_then(|value| parse_tag(value.as_bytes()));
         if parts.status != StatusCode::OK && etag.is_none() && last_modified.is_none() {
             // Nothing describes the selected representation (a 206 with no
             // validators, say): leave it to the inner service.
             return Step::Answer(pass_on(parts, body, request.is_head));
         }
-        let validators = validators(etag, last_modified);
-        return Step::Answer(
-            match request
-                .preconditions
-                .evaluate(&http::Method::GET, Some(&validators))
-            {
-                Evaluation::Proceed => pass_on(parts, body, request.is_head),
-                Evaluation::NotModified => not_modified(parts),
-                Evaluation::PreconditionFailed => precondition_failed(parts, &validators),
-            },
+        let evaluation = request.preconditions.evaluate_current(
+            &http::Method::GET,
+            true,
+            etag.as_ref(),
+            last_modified,
         );
+        return Step::Answer(match evaluation {
+            Evaluation::Proceed => pass_on(parts, body, request.is_head),
+            Evaluation::NotModified => not_modified(parts),
+            Evaluation::PreconditionFailed => {
+                let etag = parts
+                    .headers
+                    .get(ETAG)
+                    .and_then(|value| EntityTag::from_header_value(value).ok());
+                let current = validators(etag, last_modified);
+                precondition_failed(parts, &current)
+            }
+        });
     }
     if body.is_end_stream() {
         // Nothing to read: hash the empty body now.
@@ -492,11 +504,21 @@ fn not_modified<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody
     Response::from_parts(parts, ConditionalBody::empty())
 }
 
+/// The 412 keeps only the current validators: the given ones, and the
+/// handler's `Last-Modified` when it was not read for the evaluation.
 fn precondition_failed<B: Body>(
     mut parts: response::Parts,
     current: &Validators,
 ) -> Response<ConditionalBody<B>> {
     parts.status = StatusCode::PRECONDITION_FAILED;
+    let dated;
+    let current = match single_date(&parts.headers) {
+        Some(date) if current.last_modified().is_none() => {
+            dated = current.clone().with_last_modified(date);
+            &dated
+        }
+        _ => current,
+    };
     parts.headers = precondition_failed_headers(Some(current));
     Response::from_parts(parts, ConditionalBody::empty())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 use http::{HeaderMap, HeaderValue, Method};
 
-use crate::entity_tag::{self, EntityTag};
+use crate::entity_tag::{self, EntityTag, TagRef};
 
 /// The validators of the selected representation: what a precondition is
 /// compared against (RFC 9110 §8.8).
@@ -216,6 +216,12 @@ impl Preconditions {
             && self.if_unmodified_since.is_none()
     }
 
+    /// Whether the request carries `If-Modified-Since` or
+    /// `If-Unmodified-Since` (valid ones: invalid dates are ignored).
+    pub(crate) fn has_date_conditions(&self) -> bool {
+        self.if_modified_since.is_some() || self.if_unmodified_since.is_some()
+    }
+
     /// Evaluates the preconditions in the order of RFC 9110 §13.2.2.
     ///
     /// `current` is the selected representation's validators, or `None` when
@@ -223,14 +229,26 @@ impl Preconditions {
     /// the response without preconditions would have been a 2xx (§13.2.1).
     /// Range and `If-Range` are left to the caller: a 304 takes precedence.
     pub fn evaluate(&self, method: &Method, current: Option<&Validators>) -> Evaluation {
-        let etag = current.and_then(|v| v.etag.as_ref());
-        let last_modified = current
-            .and_then(|v| v.last_modified)
-            .and_then(whole_seconds);
+        let etag = current.and_then(|v| v.etag.as_ref()).map(EntityTag::as_ref);
+        let last_modified = current.and_then(|v| v.last_modified);
+        self.evaluate_current(method, current.is_some(), etag.as_ref(), last_modified)
+    }
+
+    /// [`evaluate`](Self::evaluate) with the current validators given apart:
+    /// whether a current representation `exists`, its entity-tag (borrowed,
+    /// as read from a header) and its modification time.
+    pub(crate) fn evaluate_current(
+        &self,
+        method: &Method,
+        exists: bool,
+        etag: Option<&TagRef<'_>>,
+        last_modified: Option<SystemTime>,
+    ) -> Evaluation {
+        let last_modified = last_modified.and_then(whole_seconds);
 
         // Step 1: If-Match, strong comparison.
         if !self.if_match.is_empty() {
-            if !self.if_match_passes(current.is_some(), etag) {
+            if !entity_tag::field_matches(self.if_match.iter(), exists, etag, true) {
                 return Evaluation::PreconditionFailed;
             }
         } else if let (Some(since), Some(modified)) = (self.if_unmodified_since, last_modified) {
@@ -244,7 +262,7 @@ impl Preconditions {
         let safe = *method == Method::GET || *method == Method::HEAD;
         // Step 3: If-None-Match, weak comparison.
         if !self.if_none_match.is_empty() {
-            if self.if_none_match_matches(current.is_some(), etag) {
+            if entity_tag::field_matches(self.if_none_match.iter(), exists, etag, false) {
                 return if safe {
                     Evaluation::NotModified
                 } else {
@@ -260,16 +278,6 @@ impl Preconditions {
             }
         }
         Evaluation::Proceed
-    }
-
-    fn if_match_passes(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
-        let current = etag.map(EntityTag::as_ref);
-        entity_tag::field_matches(self.if_match.iter(), exists, current.as_ref(), true)
-    }
-
-    fn if_none_match_matches(&self, exists: bool, etag: Option<&EntityTag>) -> bool {
-        let current = etag.map(EntityTag::as_ref);
-        entity_tag::field_matches(self.if_none_match.iter(), exists, current.as_ref(), false)
     }
 }
 

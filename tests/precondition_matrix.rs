@@ -219,3 +219,64 @@ async fn unsafe_methods_without_lookup_are_never_turned_into_412() {
         }
     }
 }
+
+/// The head of a response to a GET with the given fields.
+async fn head_of(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> http::response::Parts {
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut request = Request::get(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(request.body(Empty::new()).unwrap()),
+    )
+    .await
+    .expect("in time")
+    .expect("a response");
+    response.into_parts().0
+}
+
+#[tokio::test]
+async fn a_412_after_the_handler_states_the_current_validators() {
+    // One route with the handler's own ETag, one whose ETag is the hash;
+    // both set Last-Modified. Neither If-Match needs the date to fail, and
+    // the 412 must still carry it.
+    let router = Router::new()
+        .route(
+            "/tagged",
+            get(|| async { ([("etag", "\"a\""), ("last-modified", MODIFIED)], "tagged") }),
+        )
+        .route(
+            "/hashed",
+            get(|| async { ([("last-modified", MODIFIED)], "hashed") }),
+        )
+        .layer(ConditionalLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let hashed_tag = EntityTag::from_content(b"hashed").to_string();
+    for (path, current_tag) in [("/tagged", "\"a\""), ("/hashed", hashed_tag.as_str())] {
+        for failing in [
+            vec![("if-match", "\"b\"")],
+            vec![("if-unmodified-since", EARLIER)],
+        ] {
+            let head = head_of(addr, path, &failing).await;
+            assert_eq!(head.status, FAILED, "{path} {failing:?}");
+            assert_eq!(head.headers["etag"], current_tag, "{path} {failing:?}");
+            assert_eq!(
+                head.headers["last-modified"], MODIFIED,
+                "{path} {failing:?}"
+            );
+            assert!(
+                !head.headers.contains_key("content-type"),
+                "{path} {failing:?}"
+            );
+        }
+        let head = head_of(addr, path, &[("if-none-match", current_tag)]).await;
+        assert_eq!(head.status, NOT_MODIFIED, "{path}");
+        assert_eq!(head.headers["last-modified"], MODIFIED, "{path}");
+    }
+}
