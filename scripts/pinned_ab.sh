@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Server CPU per request, layer off / on / hand-written SHA-256, with the
+# server and the load generator on separate cores so they do not compete:
+# examples/load_target.rs pinned to CPU 1 (tokio then starts one worker),
+# `wrk -t1 -c16` pinned to CPU 0, on 127.0.0.1 only. The server's CPU time
+# (utime + stime from /proc/PID/stat) over the run, divided by the requests
+# wrk completed, is the cost of one request, kernel included.
+#
+#   scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
+#   DOC=1m ROUNDS=5 scripts/pinned_ab.sh
+#
+# Needs wrk, curl, taskset, python3 and two CPUs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DOC=${DOC:-1k}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+PORT=${PORT:-3950}
+TICKS=$(getconf CLK_TCK)
+
+cargo build --quiet --release --example load_target
+for round in $(seq "$ROUNDS"); do
+  for mode in off on manual; do
+    layer=$mode path=/json/$DOC
+    if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
+    LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 target/release/examples/load_target \
+      >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do
+      curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
+      sleep 0.1
+    done
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    out=$(taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$PORT$path")
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(python3 -c "print(round(($after - $before) / $TICKS * 1e6 / $requests, 2))")
+    echo "round $round $mode: $rps req/s, server CPU $cpu us/request"
+  done
+done
