@@ -361,7 +361,11 @@ where
                     (None, Some(only)) => blake3::hash(only),
                     (None, None) => blake3::hash(b""),
                 };
-                if !held.has_trailers() && (has_content_length || request.is_head) {
+                if held.has_trailers() {
+                    if has_content_length {
+                        drop_false_content_length(&mut parts.headers, held.data_len());
+                    }
+                } else if has_content_length || request.is_head {
                     set_content_length(&mut parts.headers, held.data_len());
                 }
                 let etag = make_etag(&hash, request.config.etag_policy);
@@ -406,6 +410,20 @@ fn set_content_length(headers: &mut http::HeaderMap, length: usize) {
         .and_then(|text| text.parse::<usize>().ok());
     if stated != Some(length) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    }
+}
+
+/// A body with trailers goes out chunked, where no length need be stated:
+/// a handler's `Content-Length` stays only when it is true.
+fn drop_false_content_length(headers: &mut http::HeaderMap, length: usize) {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let true_length = values
+        .next()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<usize>().ok())
+        == Some(length);
+    if !true_length || values.next().is_some() {
+        headers.remove(CONTENT_LENGTH);
     }
 }
 

@@ -77,9 +77,10 @@
 //! # HEAD
 //!
 //! A HEAD request reaches the inner service as a GET, and the layer drops the
-//! body itself, so HEAD and GET get the same `ETag` and `Content-Length` even
-//! when a router below would strip the body of a HEAD response before the
-//! layer could hash it. The inner service therefore does the work of a GET.
+//! body itself, so HEAD and GET get the same `ETag` and (on the wire)
+//! `Content-Length` even when a router below would strip the body of a HEAD
+//! response before the layer could hash it. The inner service therefore does
+//! the work of a GET.
 //!
 //! # Choosing: hashing the body, or validators before the handler
 //!

@@ -59,9 +59,26 @@ fn one_chunk_with_trailers() -> http::Response<Body> {
     )
 }
 
+/// Trailers after a body whose handler states a `Content-Length`.
+fn trailers_with_length(length: &'static str) -> http::Response<Body> {
+    let mut response = with_trailers();
+    response
+        .headers_mut()
+        .insert("content-length", HeaderValue::from_static(length));
+    response
+}
+
 fn app(layer: ConditionalLayer, tap: Tap) -> Router {
     Router::new()
         .route("/trailers", get(|| async { with_trailers() }))
+        .route(
+            "/trailers-false-length",
+            get(|| async { trailers_with_length("5") }),
+        )
+        .route(
+            "/trailers-true-length",
+            get(|| async { trailers_with_length("18") }),
+        )
         .route(
             "/one-chunk-trailers",
             get(|| async { one_chunk_with_trailers() }),
@@ -145,6 +162,32 @@ async fn http1_trailers_reach_the_client() {
         !response.has("content-length"),
         "a body with trailers must stay chunked"
     );
+}
+
+#[tokio::test]
+async fn a_false_length_before_trailers_is_dropped_a_true_one_kept() {
+    let (addr, _taps) = server(ConditionalLayer::new()).await;
+    assert_eq!(ROWS.len(), 18);
+    let response = fetch(
+        addr,
+        Method::GET,
+        "/trailers-false-length",
+        &[("te", "trailers")],
+    )
+    .await;
+    assert_eq!(response.body, ROWS, "every byte, not the 5 the handler stated");
+    assert_eq!(response.trailers, Some(trailers()));
+    assert!(!response.has("content-length"), "{:?}", response.headers);
+    let head = fetch(addr, Method::HEAD, "/trailers-false-length", &[]).await;
+    assert!(!head.has("content-length"), "{:?}", head.headers);
+    assert_eq!(head.etag(), response.etag());
+
+    // A true length stays, as the handler sent it; hyper then frames the
+    // HTTP/1.1 body by it (and drops the trailers, as it would without us).
+    let response = http_get(addr, "/trailers-true-length").await;
+    assert_eq!(response.body, ROWS);
+    assert_eq!(response.header("content-length"), "18");
+    assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
 }
 
 #[tokio::test]

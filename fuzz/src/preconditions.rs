@@ -53,6 +53,8 @@ struct BodyShape {
     data: Vec<u8>,
     cuts: Vec<u16>,
     trailers: bool,
+    // Last, so that inputs written before it decode as they did.
+    stated_length: Option<u16>,
 }
 
 impl BodyShape {
@@ -74,6 +76,18 @@ impl BodyShape {
             .windows(2)
             .map(|w| Bytes::copy_from_slice(&data[w[0]..w[1]]))
             .collect()
+    }
+
+    /// The `Content-Length` the handler states, if any: the true length
+    /// for even numbers, a likely false one for odd ones.
+    fn stated_length(&self) -> Option<usize> {
+        self.stated_length.map(|n| {
+            if n % 2 == 0 {
+                self.data().len()
+            } else {
+                usize::from(n / 2)
+            }
+        })
     }
 
     fn trailers(&self) -> Option<HeaderMap> {
@@ -610,6 +624,11 @@ fn check_through_layer(
                 .headers_mut()
                 .insert(LAST_MODIFIED, HeaderValue::from_str(&date).unwrap());
         }
+    }
+    if let Some(length) = shape.stated_length() {
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     let handler_headers = response.headers().clone();
     let mut request = Request::new(());
