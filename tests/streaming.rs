@@ -175,7 +175,10 @@ async fn a_false_length_before_trailers_is_dropped_a_true_one_kept() {
         &[("te", "trailers")],
     )
     .await;
-    assert_eq!(response.body, ROWS, "every byte, not the 5 the handler stated");
+    assert_eq!(
+        response.body, ROWS,
+        "every byte, not the 5 the handler stated"
+    );
     assert_eq!(response.trailers, Some(trailers()));
     assert!(!response.has("content-length"), "{:?}", response.headers);
     let head = fetch(addr, Method::HEAD, "/trailers-false-length", &[]).await;
