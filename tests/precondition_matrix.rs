@@ -55,22 +55,32 @@ async fn serve(lookup: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, runs)
 }
 
-async fn status(addr: SocketAddr, method: Method, headers: &[(&str, &str)]) -> (StatusCode, Bytes) {
+/// Sends a request with the given fields and waits (5 s at most) for the head.
+async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<hyper::body::Incoming> {
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let mut request = Request::builder()
         .method(method)
-        .uri(format!("http://{addr}/"));
+        .uri(format!("http://{addr}{path}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(5),
         client.request(request.body(Empty::new()).unwrap()),
     )
     .await
     .expect("in time")
-    .expect("a response");
+    .expect("a response")
+}
+
+async fn status(addr: SocketAddr, method: Method, headers: &[(&str, &str)]) -> (StatusCode, Bytes) {
+    let response = send(addr, method, "/", headers).await;
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, body)
@@ -222,20 +232,7 @@ async fn unsafe_methods_without_lookup_are_never_turned_into_412() {
 
 /// The head of a response to a GET with the given fields.
 async fn head_of(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> http::response::Parts {
-    let client: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let mut request = Request::get(format!("http://{addr}{path}"));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(request.body(Empty::new()).unwrap()),
-    )
-    .await
-    .expect("in time")
-    .expect("a response");
-    response.into_parts().0
+    send(addr, Method::GET, path, headers).await.into_parts().0
 }
 
 #[tokio::test]
