@@ -14,7 +14,7 @@ use tower::Service;
 use crate::body::{into_bytes_frame, ConditionalBody, Held, Rest};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
-use crate::layer::{Config, EtagPolicy};
+use crate::layer::{Config, EtagPolicy, HeadRequests};
 use crate::lookup::ResourceState;
 use crate::not_modified::{into_not_modified, not_modified_headers, precondition_failed_headers};
 use crate::preconditions::{parse_http_date, Evaluation, Preconditions, Validators};
@@ -80,11 +80,26 @@ pub(crate) struct RequestFacts {
     pub(crate) looked_up: Option<Validators>,
 }
 
+impl RequestFacts {
+    /// Whether an empty body in the answer to this request may stand for a
+    /// body dropped on the way (a HEAD answer a router stripped, or that a
+    /// `head` handler left empty) rather than the empty body of a GET: the
+    /// HEAD reached the inner service unchanged, or the answer states a
+    /// length its body does not have.
+    fn head_body_may_be_stripped(&self, stated_length: Option<u64>) -> bool {
+        self.is_head
+            && (self.config.head_requests == HeadRequests::Unchanged
+                || stated_length.is_some_and(|length| length > 0))
+    }
+}
+
 /// The response being held back while its body is hashed.
 struct Pending {
     parts: response::Parts,
     /// The handler set a `Content-Length` field.
     has_content_length: bool,
+    /// The length it states, if it could be read.
+    stated_length: Option<u64>,
     held: Held,
     hasher: Option<Box<StagedHasher>>,
     request: RequestFacts,
@@ -205,11 +220,11 @@ enum Step<B: Body> {
 fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B> {
     let (mut parts, body) = response.into_parts();
     if !parts.status.is_success() || parts.extensions.get::<Bypass>().is_some() {
-        return Step::Answer(pass_on(parts, body, request.is_head));
+        return Step::Answer(pass_on(parts, body, &request));
     }
     let fields = eligibility::inspect(&parts.headers);
     if fields.must_stream {
-        return Step::Answer(pass_on(parts, body, request.is_head));
+        return Step::Answer(pass_on(parts, body, &request));
     }
     let mut has_etag = fields.has_etag;
     if parts.status == StatusCode::OK {
@@ -223,9 +238,10 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     let unconditional = request.preconditions.is_empty();
     let must_not_hash = parts.status != StatusCode::OK
         || has_etag
+        || (request.head_body_may_be_stripped(fields.content_length) && body.is_end_stream())
         || exceeds(fields.content_length, &body, request.config.max_body_size);
     if must_not_hash && unconditional {
-        return Step::Answer(pass_on(parts, body, request.is_head));
+        return Step::Answer(pass_on(parts, body, &request));
     }
     // The handler's Last-Modified matters to the evaluation only for a date
     // precondition (a 412 reads it itself), and to tell whether a status
@@ -245,7 +261,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         if parts.status != StatusCode::OK && etag.is_none() && last_modified.is_none() {
             // Nothing describes the selected representation (a 206 with no
             // validators, say): leave it to the inner service.
-            return Step::Answer(pass_on(parts, body, request.is_head));
+            return Step::Answer(pass_on(parts, body, &request));
         }
         let evaluation = request.preconditions.evaluate_current(
             &http::Method::GET,
@@ -254,7 +270,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             last_modified,
         );
         return Step::Answer(match evaluation {
-            Evaluation::Proceed => pass_on(parts, body, request.is_head),
+            Evaluation::Proceed => pass_on(parts, body, &request),
             Evaluation::NotModified => not_modified(parts),
             Evaluation::PreconditionFailed => {
                 let etag = parts
@@ -287,6 +303,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         Pending {
             parts,
             has_content_length: fields.has_content_length,
+            stated_length: fields.content_length,
             held: Held::default(),
             hasher: None,
             request,
@@ -348,6 +365,15 @@ where
             }
             None => {
                 body_slot.take();
+                if pending.held.data_len() == 0
+                    && pending
+                        .request
+                        .head_body_may_be_stripped(pending.stated_length)
+                {
+                    // As in `on_response`: a stripped body is not the GET's.
+                    let pending = pending_slot.take().expect("checked above");
+                    return Poll::Ready(answer_unhashed(pending, Rest::Done));
+                }
                 let Pending {
                     mut parts,
                     has_content_length,
@@ -355,6 +381,7 @@ where
                     hasher,
                     request,
                     last_modified,
+                    ..
                 } = pending_slot.take().expect("checked above");
                 let hash = match (hasher, held.only_chunk()) {
                     (Some(hasher), _) => hasher.finalize(),
@@ -500,15 +527,18 @@ fn answer_unhashed<B: Body>(pending: Pending, rest: Rest<B>) -> Response<Conditi
 fn pass_on<B: Body>(
     mut parts: response::Parts,
     body: B,
-    is_head: bool,
+    request: &RequestFacts,
 ) -> Response<ConditionalBody<B>> {
-    if !is_head {
+    if !request.is_head {
         return Response::from_parts(parts, ConditionalBody::passthrough(body));
     }
-    // The request reached the inner service as a GET: describe that body's
-    // length, as the GET would have, and drop it unread.
+    // Describe the body's length, as the GET would have, and drop it
+    // unread; unless it is empty and may have been stripped on the way.
     if !parts.headers.contains_key(CONTENT_LENGTH) {
-        if let Some(length) = body.size_hint().exact() {
+        let length = body.size_hint().exact();
+        if let Some(length) =
+            length.filter(|&length| length > 0 || !request.head_body_may_be_stripped(None))
+        {
             parts
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from(length));

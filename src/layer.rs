@@ -28,6 +28,41 @@ pub enum EtagPolicy {
     Weak,
 }
 
+/// What the inner service is asked when a `HEAD` request comes in.
+///
+/// A `HEAD` answer must carry the `ETag` of the body a `GET` would get, but
+/// a router below the layer may drop the body of a `HEAD` answer before the
+/// layer sees it (axum does, for routes without their own `head` handler).
+/// By default the layer therefore asks the inner service for the `GET` and
+/// drops its body itself.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_conditional::{ConditionalLayer, HeadRequests};
+///
+/// // This router answers HEAD with a handler of its own, which must see it.
+/// let app: Router = Router::new()
+///     .route("/download", get(|| async { "the whole file" }).head(|| async { "" }))
+///     .layer(ConditionalLayer::new().head_requests(HeadRequests::Unchanged));
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum HeadRequests {
+    /// The inner service gets a `GET`; its body is hashed, then dropped.
+    /// `HEAD` and `GET` get the same `ETag` and `Content-Length` even when a
+    /// router below strips `HEAD` bodies. A `head` handler of the inner
+    /// service is not reached when the layer wraps the whole router (a route
+    /// with only a `head` handler then answers `405`), and sees the method as
+    /// `GET` when the layer is added with `Router::layer`.
+    #[default]
+    AsGet,
+    /// The inner service gets the `HEAD` as it came, for services with `head`
+    /// handlers of their own. A `HEAD` answer then gets an `ETag` only from
+    /// the handler or from a body that reached the layer: a body stripped on
+    /// the way is never taken for an empty one.
+    Unchanged,
+}
+
 /// The default for [`ConditionalLayer::max_body_size`]: 4 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
 
@@ -36,6 +71,7 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
 pub(crate) struct Config {
     pub(crate) etag_policy: EtagPolicy,
     pub(crate) max_body_size: usize,
+    pub(crate) head_requests: HeadRequests,
 }
 
 impl Default for Config {
@@ -43,6 +79,7 @@ impl Default for Config {
         Self {
             etag_policy: EtagPolicy::Strong,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            head_requests: HeadRequests::AsGet,
         }
     }
 }
@@ -119,6 +156,20 @@ impl<L> ConditionalLayer<L> {
         self
     }
 
+    /// Chooses whether the inner service sees a `HEAD` as a `GET` (the
+    /// default) or unchanged; see [`HeadRequests`].
+    ///
+    /// ```
+    /// use tower_conditional::{ConditionalLayer, HeadRequests};
+    ///
+    /// let layer = ConditionalLayer::new().head_requests(HeadRequests::Unchanged);
+    /// # let _ = layer;
+    /// ```
+    pub fn head_requests(mut self, head_requests: HeadRequests) -> Self {
+        self.config.head_requests = head_requests;
+        self
+    }
+
     /// Looks up the target resource's current validators before the inner
     /// service runs, so that a request whose preconditions decide the answer
     /// never reaches the handler.
@@ -171,6 +222,7 @@ impl<L> fmt::Debug for ConditionalLayer<L> {
         f.debug_struct("ConditionalLayer")
             .field("etag_policy", &self.config.etag_policy)
             .field("max_body_size", &self.config.max_body_size)
+            .field("head_requests", &self.config.head_requests)
             .field("lookup", &std::any::type_name::<L>())
             .finish()
     }

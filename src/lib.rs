@@ -80,7 +80,13 @@
 //! body itself, so HEAD and GET get the same `ETag` and (on the wire)
 //! `Content-Length` even when a router below would strip the body of a HEAD
 //! response before the layer could hash it. The inner service therefore does
-//! the work of a GET.
+//! the work of a GET, and `head` handlers of its own are not reached (or see
+//! the method as GET): for such services, send HEAD on unchanged with
+//! [`HeadRequests::Unchanged`]. Either way, a HEAD answer that comes back
+//! with an empty body where the GET's may have been dropped (a `head`
+//! handler's answer stating a length, or any empty one with `Unchanged`)
+//! never gets the tag of an empty body: it gets the handler's validators or
+//! none.
 //!
 //! # Choosing: hashing the body, or validators before the handler
 //!
@@ -175,7 +181,7 @@ mod service;
 pub use crate::body::ConditionalBody;
 pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
 pub use crate::future::{LookupFuture, ResponseFuture};
-pub use crate::layer::{ConditionalLayer, EtagPolicy, DEFAULT_MAX_BODY_SIZE};
+pub use crate::layer::{ConditionalLayer, EtagPolicy, HeadRequests, DEFAULT_MAX_BODY_SIZE};
 pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;

@@ -9,7 +9,7 @@ use tower::Service;
 
 use crate::body::ConditionalBody;
 use crate::future::{LookupFuture, RequestFacts, ResponseFuture};
-use crate::layer::{ConditionalLayer, Config};
+use crate::layer::{ConditionalLayer, Config, HeadRequests};
 use crate::lookup::{LookupValidators, NoLookup};
 use crate::preconditions::{Preconditions, Validators};
 use crate::Bypass;
@@ -111,7 +111,7 @@ where
         return ResponseFuture::passthrough(inner.call(request));
     }
     let is_head = request.method() == Method::HEAD;
-    if is_head {
+    if is_head && config.head_requests == HeadRequests::AsGet {
         // The entity-tag must describe the body a GET would get, and a
         // router below may strip the body of a HEAD response before we
         // see it. Ask for the GET and drop its body ourselves.

@@ -16,7 +16,7 @@ use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
-use tower_conditional::ConditionalLayer;
+use tower_conditional::{ConditionalLayer, HeadRequests};
 
 const PLAIN: &str = "the body a GET gets";
 
@@ -358,4 +358,127 @@ async fn head_of_bodies_of_unknown_length_claims_no_length() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// Routes with a `head` handler of their own
+// ---------------------------------------------------------------------------
+
+/// What a `head` handler answers: the GET's length, stated, and no body.
+fn head_handler_response() -> Response<Body> {
+    let length = PLAIN.len().to_string();
+    response(
+        StatusCode::OK,
+        &[("x-head-handler", "yes"), ("content-length", &length)],
+        Body::empty(),
+    )
+}
+
+fn router_with_head_handlers() -> Router {
+    Router::new()
+        .route("/plain", get(|| async { PLAIN }))
+        .route(
+            "/both",
+            get(|| async { PLAIN }).head(|| async { head_handler_response() }),
+        )
+        .route(
+            "/head-only",
+            axum::routing::head(|| async { head_handler_response() }),
+        )
+}
+
+/// A HEAD answer's tag is either the GET's or absent: never another one.
+fn assert_head_tag_is_gets_or_absent(head: &Fetched, get: &Fetched, context: &str) {
+    if head.has("etag") {
+        assert_eq!(head.etag(), get.etag(), "{context}");
+    }
+    assert!(head.body.is_empty(), "{context}");
+}
+
+#[tokio::test]
+async fn a_head_handler_stating_the_length_never_gets_the_hash_of_its_empty_body() {
+    // The default asks the inner service for a GET, but `Router::layer`
+    // wraps each method's handler: the `head` handler answers, empty.
+    let addr = serve_router(router_with_head_handlers().layer(ConditionalLayer::new())).await;
+    let get = http_get(addr, "/both").await;
+    assert_eq!(get.etag(), expected_etag(PLAIN.as_bytes()));
+    let head = fetch(addr, Method::HEAD, "/both", &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("x-head-handler"), "yes");
+    assert_eq!(head.header("content-length"), PLAIN.len().to_string());
+    assert!(!head.has("etag"), "{:?}", head.headers);
+    let empty = expected_etag(b"");
+    let revalidated = fetch(addr, Method::HEAD, "/both", &[("if-none-match", &empty)]).await;
+    assert_eq!(
+        revalidated.status,
+        StatusCode::OK,
+        "{:?}",
+        revalidated.headers
+    );
+}
+
+#[tokio::test]
+async fn unchanged_head_requests_reach_the_head_handlers() {
+    let layer = ConditionalLayer::new().head_requests(HeadRequests::Unchanged);
+    let router_layer = serve_router(router_with_head_handlers().layer(layer.clone())).await;
+    let wrapped = serve_axum_service(ServiceExt::<axum::extract::Request>::map_response(
+        layer.layer(router_with_head_handlers()),
+        |response: Response<_>| response.map(Body::new),
+    ))
+    .await;
+    for (setup, addr) in [("Router::layer", router_layer), ("wrapped", wrapped)] {
+        for path in ["/both", "/head-only"] {
+            let head = fetch(addr, Method::HEAD, path, &[]).await;
+            let context = format!("{setup} {path}: {:?}", head.headers);
+            assert_eq!(head.status, StatusCode::OK, "{context}");
+            assert_eq!(head.header("x-head-handler"), "yes", "{context}");
+            assert_eq!(
+                head.header("content-length"),
+                PLAIN.len().to_string(),
+                "{context}"
+            );
+            assert!(!head.has("etag"), "{context}");
+        }
+        // A GET-only route: axum strips the body of its HEAD answer before
+        // the layer sees it, so the HEAD gets no tag rather than a wrong one.
+        let get = http_get(addr, "/plain").await;
+        assert_eq!(get.etag(), expected_etag(PLAIN.as_bytes()), "{setup}");
+        let head = fetch(addr, Method::HEAD, "/plain", &[]).await;
+        assert_eq!(head.status, StatusCode::OK, "{setup}");
+        assert_head_tag_is_gets_or_absent(&head, &get, setup);
+    }
+}
+
+#[tokio::test]
+async fn unchanged_head_requests_are_tagged_when_the_body_reaches_the_layer() {
+    // A service that answers HEAD with the GET's body (hyper drops it on the
+    // wire): the layer hashes it, and HEAD and GET agree.
+    let service = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let body = if request.uri().path() == "/empty" {
+            ""
+        } else {
+            PLAIN
+        };
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+    });
+    let layer = ConditionalLayer::new().head_requests(HeadRequests::Unchanged);
+    let addr = serve_h1(layer.layer(service), H1Options::default()).await;
+    let get = http_get(addr, "/plain").await;
+    let head = fetch(addr, Method::HEAD, "/plain", &[]).await;
+    assert_eq!(get.etag(), expected_etag(PLAIN.as_bytes()));
+    assert_eq!(head.etag(), get.etag());
+    assert_eq!(head.header("content-length"), PLAIN.len().to_string());
+    let not_modified = fetch(
+        addr,
+        Method::HEAD,
+        "/plain",
+        &[("if-none-match", get.etag())],
+    )
+    .await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    // An empty HEAD answer may be a stripped one: no tag, no length of 0.
+    let head = fetch(addr, Method::HEAD, "/empty", &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(!head.has("etag"), "{:?}", head.headers);
+    assert!(!head.has("content-length"), "{:?}", head.headers);
 }

@@ -594,4 +594,13 @@ mod tests {
         let data = std::fs::read(root.join("preconditions-single-chunk-then-trailers")).unwrap();
         preconditions::check_bytes(&data);
     }
+
+    /// Not found by fuzzing but written by it, against a layer that hashed
+    /// the empty answer of a `head` handler stating the GET's length.
+    #[test]
+    fn regression_empty_head_stating_a_length() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+        let data = std::fs::read(root.join("preconditions-empty-head-stating-a-length")).unwrap();
+        preconditions::check_bytes(&data);
+    }
 }
