@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -74,10 +74,19 @@ impl Store {
         };
         let items = self.inner.lock().unwrap();
         match items.by_id.get(id) {
-            Some(item) => Validators::new().with_etag(etag(item.revision)).into(),
+            // A 304 sent before the handler must repeat the 200's caching rules.
+            Some(item) => Validators::new()
+                .with_etag(etag(item.revision))
+                .with_not_modified_header(header::CACHE_CONTROL, caching())
+                .into(),
             None => ResourceState::Missing,
         }
     }
+}
+
+/// What every answer with an item says to caches: store, but revalidate.
+fn caching() -> HeaderValue {
+    HeaderValue::from_static("no-cache")
 }
 
 fn etag(revision: u64) -> EntityTag {
@@ -87,7 +96,7 @@ fn etag(revision: u64) -> EntityTag {
 fn with_etag(status: StatusCode, revision: u64, body: Value) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag(revision).to_header_value());
-    headers.insert(header::CACHE_CONTROL, "no-cache".parse().unwrap());
+    headers.insert(header::CACHE_CONTROL, caching());
     (status, headers, Json(body)).into_response()
 }
 

@@ -177,6 +177,10 @@ impl<L> ConditionalLayer<L> {
     /// With a lookup configured:
     /// - a GET or HEAD whose `If-None-Match` (or `If-Modified-Since`) matches
     ///   the looked-up validators gets its `304` without the handler running;
+    ///   it carries them and the fields a `200` would have that a `304` must
+    ///   repeat, which the lookup gives with
+    ///   [`Validators::with_not_modified_header`](crate::Validators::with_not_modified_header)
+    ///   (`Cache-Control`, `Content-Location`, `Expires`, `Vary`);
     /// - any request whose `If-Match` or `If-Unmodified-Since` fails, or a
     ///   non-GET/HEAD whose `If-None-Match: *` finds an existing resource,
     ///   gets `412 Precondition Failed` without the handler running: lost

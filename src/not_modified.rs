@@ -59,9 +59,15 @@ fn dropped_index(name: &str) -> Option<usize> {
 }
 
 /// The headers of a `304 Not Modified` sent before the handler ran: the
-/// looked-up validators. Caches keep the other headers they stored.
+/// looked-up validators, and the fields the lookup says a 200 would carry.
 pub(crate) fn not_modified_headers(current: Option<&Validators>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
+    let mut headers = current
+        .and_then(Validators::not_modified_headers)
+        .cloned()
+        .unwrap_or_default();
+    // The validators are the lookup's, whatever the extra fields say.
+    headers.remove(header::ETAG);
+    headers.remove(header::LAST_MODIFIED);
     add_validators(&mut headers, current);
     headers
 }

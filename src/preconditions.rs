@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::entity_tag::{self, EntityTag, TagRef};
 
@@ -27,6 +27,9 @@ use crate::entity_tag::{self, EntityTag, TagRef};
 pub struct Validators {
     etag: Option<EntityTag>,
     last_modified: Option<SystemTime>,
+    // Boxed: validators travel with every request's future, and only a
+    // lookup that answers 304s before the handler needs these.
+    not_modified_headers: Option<Box<HeaderMap>>,
 }
 
 impl Validators {
@@ -46,6 +49,35 @@ impl Validators {
     pub fn with_last_modified(mut self, last_modified: SystemTime) -> Self {
         self.last_modified = Some(last_modified);
         self
+    }
+
+    /// Adds a field that a `200` to the request would carry and that a `304`
+    /// answered from these validators before the handler runs must therefore
+    /// repeat (RFC 9110 §15.4.5): `Cache-Control`, `Content-Location`,
+    /// `Expires` and `Vary`. A name may be added more than once (two `Vary`
+    /// lines, say). The handler's own responses are not changed.
+    ///
+    /// ```
+    /// use http::header::{CACHE_CONTROL, VARY};
+    /// use http::HeaderValue;
+    /// use tower_conditional::{EntityTag, Validators};
+    ///
+    /// let current = Validators::new()
+    ///     .with_etag(EntityTag::strong("rev-3").unwrap())
+    ///     .with_not_modified_header(CACHE_CONTROL, HeaderValue::from_static("max-age=60"))
+    ///     .with_not_modified_header(VARY, HeaderValue::from_static("accept-language"));
+    /// assert_eq!(current.not_modified_headers().unwrap().len(), 2);
+    /// ```
+    pub fn with_not_modified_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.not_modified_headers
+            .get_or_insert_with(Default::default)
+            .append(name, value);
+        self
+    }
+
+    /// The fields added with [`with_not_modified_header`](Self::with_not_modified_header), if any.
+    pub fn not_modified_headers(&self) -> Option<&HeaderMap> {
+        self.not_modified_headers.as_deref()
     }
 
     /// The current entity-tag, if any.

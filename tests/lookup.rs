@@ -18,7 +18,8 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use common::serve_router;
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, ETAG, EXPIRES, VARY};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -95,6 +96,7 @@ async fn matching_get_is_answered_304_without_running_the_handler() {
     .await;
     assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
     assert_eq!(answer.headers["etag"], etag.as_str());
+    assert_eq!(answer.headers["cache-control"], "no-cache", "as the 200 says");
     assert!(answer.body.is_empty());
     assert_eq!(store.handler_runs(), before, "the GET handler must not run");
 
@@ -387,4 +389,53 @@ async fn not_modified_wins_over_a_range() {
     let answer = send(addr, Method::GET, "/", &headers, "").await;
     assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
     assert_eq!(runs.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_early_304_repeats_the_fields_a_200_would_carry() {
+    let looked_up = Validators::new()
+        .with_etag(EntityTag::strong("v7").unwrap())
+        .with_not_modified_header(CACHE_CONTROL, HeaderValue::from_static("max-age=60"))
+        .with_not_modified_header(VARY, HeaderValue::from_static("accept-language"))
+        .with_not_modified_header(VARY, HeaderValue::from_static("cookie"))
+        .with_not_modified_header(CONTENT_LOCATION, HeaderValue::from_static("/items/7"))
+        .with_not_modified_header(
+            EXPIRES,
+            HeaderValue::from_static("Thu, 01 Jan 2099 00:00:00 GMT"),
+        )
+        // Not the lookup's validator: the looked-up one wins.
+        .with_not_modified_header(ETAG, HeaderValue::from_static("\"stale\""));
+    let (router, runs) = table_app(None, looked_up.into());
+    let addr = serve_router(router).await;
+    let answer = send(addr, Method::GET, "/", &[("if-none-match", "\"v7\"")], "").await;
+    assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "answered before the handler"
+    );
+    assert!(answer.body.is_empty());
+    let all = |name| {
+        answer
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(ETAG), ["\"v7\""]);
+    assert_eq!(all(CACHE_CONTROL), ["max-age=60"]);
+    assert_eq!(all(VARY), ["accept-language", "cookie"]);
+    assert_eq!(all(CONTENT_LOCATION), ["/items/7"]);
+    assert_eq!(all(EXPIRES), ["Thu, 01 Jan 2099 00:00:00 GMT"]);
+    assert!(!answer.headers.contains_key(CONTENT_LENGTH));
+
+    // A 412 is not a stand-in for the 200: it gets none of them.
+    let refused = send(addr, Method::PUT, "/", &[("if-match", "\"v6\"")], "").await;
+    assert_eq!(refused.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    assert_eq!(refused.headers[ETAG], "\"v7\"");
+    for name in [CACHE_CONTROL, VARY, CONTENT_LOCATION, EXPIRES] {
+        assert!(!refused.headers.contains_key(&name), "{name}");
+    }
 }
