@@ -193,8 +193,11 @@ impl<L> ConditionalLayer<L> {
     ///
     /// Requests other than GET and HEAD are looked up only when they carry a
     /// precondition. A lookup that answers [`ResourceState::Unknown`](crate::ResourceState::Unknown)
-    /// leaves the request as if no lookup were configured. The inner service
-    /// must be `Clone`, as it is called after the lookup completes.
+    /// leaves the request as if no lookup were configured: answer it for the
+    /// methods and paths the inner service refuses (a `405`, a `404`), which
+    /// RFC 9110 §13.2.1 puts before preconditions, and which the layer cannot
+    /// know before the inner service runs. The inner service must be `Clone`,
+    /// as it is called after the lookup completes.
     ///
     /// ```
     /// use std::future::ready;
