@@ -76,8 +76,10 @@ pub(crate) struct RequestFacts {
     pub(crate) preconditions: Preconditions,
     pub(crate) is_head: bool,
     pub(crate) config: Config,
-    /// Validators a lookup found before the handler ran.
-    pub(crate) looked_up: Option<Validators>,
+    /// Validators a lookup found before the handler ran; boxed, because
+    /// only requests under a lookup have them and every future carries the
+    /// field.
+    pub(crate) looked_up: Option<Box<Validators>>,
 }
 
 impl RequestFacts {
@@ -86,10 +88,8 @@ impl RequestFacts {
     /// `head` handler left empty) rather than the empty body of a GET: the
     /// HEAD reached the inner service unchanged, or the answer states a
     /// length its body does not have.
-    fn head_body_may_be_stripped(&self, stated_length: Option<u64>) -> bool {
-        self.is_head
-            && (self.config.head_requests == HeadRequests::Unchanged
-                || stated_length.is_some_and(|length| length > 0))
+    fn head_body_may_be_stripped(&self, states_a_length: bool) -> bool {
+        self.is_head && (self.config.head_requests == HeadRequests::Unchanged || states_a_length)
     }
 }
 
@@ -98,8 +98,8 @@ struct Pending {
     parts: response::Parts,
     /// The handler set a `Content-Length` field.
     has_content_length: bool,
-    /// The length it states, if it could be read.
-    stated_length: Option<u64>,
+    /// It states a length other than 0.
+    states_a_length: bool,
     held: Held,
     hasher: Option<Box<StagedHasher>>,
     request: RequestFacts,
@@ -236,9 +236,10 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     // Without preconditions every evaluation is Proceed: neither the
     // handler's ETag nor its Last-Modified needs parsing.
     let unconditional = request.preconditions.is_empty();
+    let states_a_length = fields.content_length.is_some_and(|length| length > 0);
     let must_not_hash = parts.status != StatusCode::OK
         || has_etag
-        || (request.head_body_may_be_stripped(fields.content_length) && body.is_end_stream())
+        || (request.head_body_may_be_stripped(states_a_length) && body.is_end_stream())
         || exceeds(fields.content_length, &body, request.config.max_body_size);
     if must_not_hash && unconditional {
         return Step::Answer(pass_on(parts, body, &request));
@@ -303,7 +304,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         Pending {
             parts,
             has_content_length: fields.has_content_length,
-            stated_length: fields.content_length,
+            states_a_length,
             held: Held::default(),
             hasher: None,
             request,
@@ -368,7 +369,7 @@ where
                 if pending.held.data_len() == 0
                     && pending
                         .request
-                        .head_body_may_be_stripped(pending.stated_length)
+                        .head_body_may_be_stripped(pending.states_a_length)
                 {
                     // As in `on_response`: a stripped body is not the GET's.
                     let pending = pending_slot.take().expect("checked above");
@@ -537,7 +538,7 @@ fn pass_on<B: Body>(
     if !parts.headers.contains_key(CONTENT_LENGTH) {
         let length = body.size_hint().exact();
         if let Some(length) =
-            length.filter(|&length| length > 0 || !request.head_body_may_be_stripped(None))
+            length.filter(|&length| length > 0 || !request.head_body_may_be_stripped(false))
         {
             parts
                 .headers

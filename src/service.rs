@@ -121,7 +121,7 @@ where
         preconditions,
         is_head,
         config,
-        looked_up,
+        looked_up: looked_up.map(Box::new),
     };
     ResponseFuture::conditional(inner.call(request), facts)
 }

@@ -96,7 +96,10 @@ async fn matching_get_is_answered_304_without_running_the_handler() {
     .await;
     assert_eq!(answer.status, StatusCode::NOT_MODIFIED);
     assert_eq!(answer.headers["etag"], etag.as_str());
-    assert_eq!(answer.headers["cache-control"], "no-cache", "as the 200 says");
+    assert_eq!(
+        answer.headers["cache-control"], "no-cache",
+        "as the 200 says"
+    );
     assert!(answer.body.is_empty());
     assert_eq!(store.handler_runs(), before, "the GET handler must not run");
 
