@@ -192,11 +192,26 @@ impl EntityTag {
     }
 
     /// Whether this is a weak entity-tag (`W/"…"`).
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// assert!(EntityTag::weak("v1").unwrap().is_weak());
+    /// assert!(!EntityTag::strong("v1").unwrap().is_weak());
+    /// ```
     pub fn is_weak(&self) -> bool {
         self.wire.as_bytes().starts_with(b"W/")
     }
 
     /// The opaque part, without the quotes and the weakness indicator.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let tag = EntityTag::from_header_value(&HeaderValue::from_static("W/\"v1\"")).unwrap();
+    /// assert_eq!(tag.opaque(), "v1");
+    /// ```
     pub fn opaque(&self) -> &str {
         let opaque = self.as_ref().opaque;
         std::str::from_utf8(opaque).expect("opaque-tags are ASCII")
@@ -251,6 +266,13 @@ impl EntityTag {
     }
 
     /// The tag as an `ETag` header value (a cheap clone).
+    ///
+    /// ```
+    /// use tower_conditional::EntityTag;
+    ///
+    /// let value = EntityTag::weak("v1").unwrap().to_header_value();
+    /// assert_eq!(value, "W/\"v1\"");
+    /// ```
     pub fn to_header_value(&self) -> HeaderValue {
         self.wire.clone()
     }

@@ -64,6 +64,14 @@ pub enum HeadRequests {
 }
 
 /// The default for [`ConditionalLayer::max_body_size`]: 4 MiB.
+///
+/// ```
+/// use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
+///
+/// // Twice the default, for a service of larger documents.
+/// let layer = ConditionalLayer::new().max_body_size(2 * DEFAULT_MAX_BODY_SIZE);
+/// # let _ = layer;
+/// ```
 pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
 
 /// Settings shared by the layer, its services and their futures.

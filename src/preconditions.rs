@@ -34,11 +34,25 @@ pub struct Validators {
 
 impl Validators {
     /// Validators with neither an entity-tag nor a modification date.
+    ///
+    /// ```
+    /// use tower_conditional::Validators;
+    ///
+    /// let none = Validators::new();
+    /// assert!(none.etag().is_none() && none.last_modified().is_none());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the current entity-tag.
+    ///
+    /// ```
+    /// use tower_conditional::{EntityTag, Validators};
+    ///
+    /// let current = Validators::new().with_etag(EntityTag::strong("rev-3").unwrap());
+    /// assert_eq!(current.etag().unwrap().to_string(), "\"rev-3\"");
+    /// ```
     pub fn with_etag(mut self, etag: EntityTag) -> Self {
         self.etag = Some(etag);
         self
@@ -46,6 +60,15 @@ impl Validators {
 
     /// Sets the last modification time. Sub-second precision is ignored when
     /// comparing, as HTTP-dates have whole seconds.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_conditional::Validators;
+    ///
+    /// let modified = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let current = Validators::new().with_last_modified(modified);
+    /// assert_eq!(current.last_modified(), Some(modified));
+    /// ```
     pub fn with_last_modified(mut self, last_modified: SystemTime) -> Self {
         self.last_modified = Some(last_modified);
         self
@@ -76,16 +99,42 @@ impl Validators {
     }
 
     /// The fields added with [`with_not_modified_header`](Self::with_not_modified_header), if any.
+    ///
+    /// ```
+    /// use http::header::VARY;
+    /// use http::HeaderValue;
+    /// use tower_conditional::Validators;
+    ///
+    /// assert!(Validators::new().not_modified_headers().is_none());
+    /// let current = Validators::new().with_not_modified_header(VARY, HeaderValue::from_static("cookie"));
+    /// assert_eq!(current.not_modified_headers().unwrap()[VARY], "cookie");
+    /// ```
     pub fn not_modified_headers(&self) -> Option<&HeaderMap> {
         self.not_modified_headers.as_deref()
     }
 
     /// The current entity-tag, if any.
+    ///
+    /// ```
+    /// use tower_conditional::{EntityTag, Validators};
+    ///
+    /// assert!(Validators::new().etag().is_none());
+    /// let tag = EntityTag::weak("7").unwrap();
+    /// assert_eq!(Validators::new().with_etag(tag.clone()).etag(), Some(&tag));
+    /// ```
     pub fn etag(&self) -> Option<&EntityTag> {
         self.etag.as_ref()
     }
 
     /// The last modification time, if any.
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use tower_conditional::Validators;
+    ///
+    /// assert_eq!(Validators::new().last_modified(), None);
+    /// assert_eq!(Validators::new().with_last_modified(UNIX_EPOCH).last_modified(), Some(UNIX_EPOCH));
+    /// ```
     pub fn last_modified(&self) -> Option<SystemTime> {
         self.last_modified
     }
@@ -105,6 +154,17 @@ impl Validators {
 }
 
 /// The decision a precondition evaluation reaches.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Method};
+/// use tower_conditional::{EntityTag, Evaluation, Preconditions, Validators};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("if-match", HeaderValue::from_static("\"v1\""));
+/// let current = Validators::new().with_etag(EntityTag::strong("v2").unwrap());
+/// let decision = Preconditions::from_headers(&headers).evaluate(&Method::PUT, Some(&current));
+/// assert_eq!(decision, Evaluation::PreconditionFailed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evaluation {
     /// No precondition stops the request: perform it and answer as usual.
@@ -214,6 +274,18 @@ fn whole_seconds(time: SystemTime) -> Option<u64> {
 impl Preconditions {
     /// Reads the precondition fields (`If-Match`, `If-None-Match`,
     /// `If-Modified-Since`, `If-Unmodified-Since`) of a request.
+    ///
+    /// Hostile input is fine: malformed lists and dates never match, and the
+    /// work is linear in the length of the fields.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tower_conditional::Preconditions;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("if-none-match", HeaderValue::from_static("\"a\", W/\"b\""));
+    /// assert!(!Preconditions::from_headers(&headers).is_empty());
+    /// ```
     pub fn from_headers(headers: &HeaderMap) -> Self {
         // One walk over the fields instead of four hashed lookups: requests
         // carry a handful of fields, and this runs for every GET.
@@ -241,6 +313,15 @@ impl Preconditions {
     }
 
     /// Whether the request carries no precondition this crate evaluates.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tower_conditional::Preconditions;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("accept", HeaderValue::from_static("*/*"));
+    /// assert!(Preconditions::from_headers(&headers).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.if_match.is_empty()
             && self.if_none_match.is_empty()
@@ -260,6 +341,20 @@ impl Preconditions {
     /// the target resource has no current representation. Call this only where
     /// the response without preconditions would have been a 2xx (§13.2.1).
     /// Range and `If-Range` are left to the caller: a 304 takes precedence.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, Method};
+    /// use tower_conditional::{EntityTag, Evaluation, Preconditions, Validators};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("if-none-match", HeaderValue::from_static("W/\"v2\""));
+    /// let preconditions = Preconditions::from_headers(&headers);
+    /// let current = Validators::new().with_etag(EntityTag::strong("v2").unwrap());
+    /// // Weak comparison: the client's copy is current.
+    /// assert_eq!(preconditions.evaluate(&Method::GET, Some(&current)), Evaluation::NotModified);
+    /// // No current representation: nothing matches.
+    /// assert_eq!(preconditions.evaluate(&Method::GET, None), Evaluation::Proceed);
+    /// ```
     pub fn evaluate(&self, method: &Method, current: Option<&Validators>) -> Evaluation {
         let etag = current.and_then(|v| v.etag.as_ref()).map(EntityTag::as_ref);
         let last_modified = current.and_then(|v| v.last_modified);

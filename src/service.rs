@@ -49,6 +49,17 @@ pub struct Conditional<S, L = NoLookup> {
 
 impl<S> Conditional<S> {
     /// Wraps `inner` with the default settings of [`ConditionalLayer::new`].
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower_conditional::Conditional;
+    ///
+    /// let service = Conditional::new(tower::service_fn(|_: Request<()>| async {
+    ///     Ok::<_, Infallible>(Response::new(http_body_util::Full::new(bytes::Bytes::from("hi"))))
+    /// }));
+    /// # let _ = service;
+    /// ```
     pub fn new(inner: S) -> Self {
         Self::from_parts(inner, Config::default(), NoLookup)
     }
@@ -74,16 +85,32 @@ impl<S, L> Conditional<S, L> {
     }
 
     /// The wrapped service.
+    ///
+    /// ```
+    /// let service = tower_conditional::Conditional::new(7);
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// The wrapped service, mutably.
+    ///
+    /// ```
+    /// let mut service = tower_conditional::Conditional::new(7);
+    /// *service.get_mut() += 1;
+    /// assert_eq!(*service.get_ref(), 8);
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Unwraps the inner service.
+    ///
+    /// ```
+    /// let service = tower_conditional::Conditional::new("inner");
+    /// assert_eq!(service.into_inner(), "inner");
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }
