@@ -14,7 +14,7 @@ use tower::Service;
 use crate::body::{into_bytes_frame, ConditionalBody, Held, Rest};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
-use crate::layer::{Config, EtagPolicy, HeadRequests};
+use crate::layer::{Config, EtagPolicy};
 use crate::lookup::ResourceState;
 use crate::not_modified::{into_not_modified, not_modified_headers, precondition_failed_headers};
 use crate::preconditions::{parse_http_date, Evaluation, Preconditions, Validators};
@@ -82,24 +82,11 @@ pub(crate) struct RequestFacts {
     pub(crate) looked_up: Option<Box<Validators>>,
 }
 
-impl RequestFacts {
-    /// Whether an empty body in the answer to this request may stand for a
-    /// body dropped on the way (a HEAD answer a router stripped, or that a
-    /// `head` handler left empty) rather than the empty body of a GET: the
-    /// HEAD reached the inner service unchanged, or the answer states a
-    /// length its body does not have.
-    fn head_body_may_be_stripped(&self, states_a_length: bool) -> bool {
-        self.is_head && (self.config.head_requests == HeadRequests::Unchanged || states_a_length)
-    }
-}
-
 /// The response being held back while its body is hashed.
 struct Pending {
     parts: response::Parts,
     /// The handler set a `Content-Length` field.
     has_content_length: bool,
-    /// It states a length other than 0.
-    states_a_length: bool,
     held: Held,
     hasher: Option<Box<StagedHasher>>,
     request: RequestFacts,
@@ -236,10 +223,13 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     // Without preconditions every evaluation is Proceed: neither the
     // handler's ETag nor its Last-Modified needs parsing.
     let unconditional = request.preconditions.is_empty();
-    let states_a_length = fields.content_length.is_some_and(|length| length > 0);
+    // An empty answer to a HEAD is never hashed: it may be a body stripped on
+    // the way, or a `head` handler's, and the tag of an empty body would then
+    // contradict the GET's.
+    let empty_head = request.is_head && body.is_end_stream();
     let must_not_hash = parts.status != StatusCode::OK
         || has_etag
-        || (request.head_body_may_be_stripped(states_a_length) && body.is_end_stream())
+        || empty_head
         || exceeds(fields.content_length, &body, request.config.max_body_size);
     if must_not_hash && unconditional {
         return Step::Answer(pass_on(parts, body, &request));
@@ -259,6 +249,9 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             .headers
             .get(ETAG)
             .and_then(|value| parse_tag(value.as_bytes()));
+        if empty_head && etag.is_none() && !head_can_be_evaluated(&request, last_modified) {
+            return Step::Answer(pass_on(parts, body, &request));
+        }
         if parts.status != StatusCode::OK && etag.is_none() && last_modified.is_none() {
             // Nothing describes the selected representation (a 206 with no
             // validators, say): leave it to the inner service.
@@ -286,7 +279,8 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     if body.is_end_stream() {
         // Nothing to read: hash the empty body now.
         let etag = make_etag(&blake3::hash(b""), request.config.etag_policy);
-        if fields.has_content_length || request.is_head {
+        // Only a GET gets here: an empty HEAD answer is not hashed.
+        if fields.has_content_length {
             parts
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -304,7 +298,6 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         Pending {
             parts,
             has_content_length: fields.has_content_length,
-            states_a_length,
             held: Held::default(),
             hasher: None,
             request,
@@ -366,13 +359,14 @@ where
             }
             None => {
                 body_slot.take();
-                if pending.held.data_len() == 0
-                    && pending
-                        .request
-                        .head_body_may_be_stripped(pending.states_a_length)
-                {
-                    // As in `on_response`: a stripped body is not the GET's.
+                if pending.request.is_head && pending.held.data_len() == 0 {
+                    // As in `on_response`: an empty HEAD answer is not hashed.
                     let pending = pending_slot.take().expect("checked above");
+                    let last_modified = single_date(&pending.parts.headers);
+                    if !head_can_be_evaluated(&pending.request, last_modified) {
+                        let parts = pending.parts;
+                        return Poll::Ready(Response::from_parts(parts, ConditionalBody::empty()));
+                    }
                     return Poll::Ready(answer_unhashed(pending, Rest::Done));
                 }
                 let Pending {
@@ -524,6 +518,17 @@ fn answer_unhashed<B: Body>(pending: Pending, rest: Rest<B>) -> Response<Conditi
     }
 }
 
+/// Whether the preconditions of a HEAD whose answer came back empty, with no
+/// `ETag` from the handler, can be decided: the GET's tag is unknown, so only
+/// the handler's `Last-Modified` against date conditions can. Otherwise the
+/// answer passes on unevaluated, neither a false `412` nor a false `304`.
+fn head_can_be_evaluated(
+    request: &RequestFacts,
+    last_modified: Option<std::time::SystemTime>,
+) -> bool {
+    !request.preconditions.has_tag_conditions() && last_modified.is_some()
+}
+
 /// Passes a response on without reading its body; a HEAD gets no body.
 fn pass_on<B: Body>(
     mut parts: response::Parts,
@@ -536,10 +541,7 @@ fn pass_on<B: Body>(
     // Describe the body's length, as the GET would have, and drop it
     // unread; unless it is empty and may have been stripped on the way.
     if !parts.headers.contains_key(CONTENT_LENGTH) {
-        let length = body.size_hint().exact();
-        if let Some(length) =
-            length.filter(|&length| length > 0 || !request.head_body_may_be_stripped(false))
-        {
+        if let Some(length) = body.size_hint().exact().filter(|&length| length > 0) {
             parts
                 .headers
                 .insert(CONTENT_LENGTH, HeaderValue::from(length));

@@ -32,23 +32,35 @@ pub enum EtagPolicy {
 ///
 /// A `HEAD` answer must carry the `ETag` of the body a `GET` would get, but
 /// a router below the layer may drop the body of a `HEAD` answer before the
-/// layer sees it (axum does, for routes without their own `head` handler).
-/// By default the layer therefore asks the inner service for the `GET` and
-/// drops its body itself.
+/// layer sees it (axum does where a request enters a `Router`). By default
+/// the layer therefore asks the inner service for the `GET` and drops its
+/// body itself.
+///
+/// Whatever the setting, a `HEAD` answer that comes back with an empty body
+/// is never hashed: the layer cannot tell a `GET`'s empty body from one
+/// dropped on the way, and the tag of an empty body would contradict the
+/// `GET`'s. Such an answer keeps the handler's own validators; without an
+/// `ETag` from the handler only date conditions (`If-Modified-Since`,
+/// `If-Unmodified-Since` against its `Last-Modified`) are evaluated, and
+/// any other precondition leaves the answer as it is.
 ///
 /// ```
+/// use axum::http::header::CONTENT_LENGTH;
 /// use axum::{routing::get, Router};
 /// use tower_conditional::{ConditionalLayer, HeadRequests};
 ///
 /// // This router answers HEAD with a handler of its own, which must see it.
 /// let app: Router = Router::new()
-///     .route("/download", get(|| async { "the whole file" }).head(|| async { "" }))
+///     .route(
+///         "/download",
+///         get(|| async { "the whole file" }).head(|| async { [(CONTENT_LENGTH, "14")] }),
+///     )
 ///     .layer(ConditionalLayer::new().head_requests(HeadRequests::Unchanged));
 /// # let _ = app;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum HeadRequests {
-    /// The inner service gets a `GET`; its body is hashed, then dropped.
+    /// The inner service gets a `GET`; its body is hashed, then dropped, so
     /// `HEAD` and `GET` get the same `ETag` and `Content-Length` even when a
     /// router below strips `HEAD` bodies. A `head` handler of the inner
     /// service is not reached when the layer wraps the whole router (a route
@@ -57,9 +69,8 @@ pub enum HeadRequests {
     #[default]
     AsGet,
     /// The inner service gets the `HEAD` as it came, for services with `head`
-    /// handlers of their own. A `HEAD` answer then gets an `ETag` only from
-    /// the handler or from a body that reached the layer: a body stripped on
-    /// the way is never taken for an empty one.
+    /// handlers of their own. A body that still reaches the layer (axum's
+    /// `Router::layer` hands it the `GET` handler's) is hashed as usual.
     Unchanged,
 }
 

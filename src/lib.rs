@@ -83,10 +83,9 @@
 //! the work of a GET, and `head` handlers of its own are not reached (or see
 //! the method as GET): for such services, send HEAD on unchanged with
 //! [`HeadRequests::Unchanged`]. Either way, a HEAD answer that comes back
-//! with an empty body where the GET's may have been dropped (a `head`
-//! handler's answer stating a length, or any empty one with `Unchanged`)
-//! never gets the tag of an empty body: it gets the handler's validators or
-//! none.
+//! with an empty body is never hashed (it may be a body dropped on the way):
+//! it keeps the handler's validators, or gets no `ETag` rather than a false
+//! one, and only date conditions are evaluated on it.
 //!
 //! # Choosing: hashing the body, or validators before the handler
 //!

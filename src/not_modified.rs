@@ -65,9 +65,15 @@ pub(crate) fn not_modified_headers(current: Option<&Validators>) -> HeaderMap {
         .and_then(Validators::not_modified_headers)
         .cloned()
         .unwrap_or_default();
-    // The validators are the lookup's, whatever the extra fields say.
+    // The validators are the lookup's, whatever the extra fields say, and a
+    // 304 describes no body, as when it is made from the handler's answer.
     headers.remove(header::ETAG);
     headers.remove(header::LAST_MODIFIED);
+    if !headers.is_empty() {
+        for name in &NOT_FOR_304 {
+            headers.remove(name);
+        }
+    }
     add_validators(&mut headers, current);
     headers
 }

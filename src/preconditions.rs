@@ -78,7 +78,9 @@ impl Validators {
     /// answered from these validators before the handler runs must therefore
     /// repeat (RFC 9110 §15.4.5): `Cache-Control`, `Content-Location`,
     /// `Expires` and `Vary`. A name may be added more than once (two `Vary`
-    /// lines, say). The handler's own responses are not changed.
+    /// lines, say). Fields that describe a body (`Content-Type`,
+    /// `Content-Length`, …) are left off the `304`, as on one made from the
+    /// handler's answer. The handler's own responses are not changed.
     ///
     /// ```
     /// use http::header::{CACHE_CONTROL, VARY};
@@ -327,6 +329,11 @@ impl Preconditions {
             && self.if_none_match.is_empty()
             && self.if_modified_since.is_none()
             && self.if_unmodified_since.is_none()
+    }
+
+    /// Whether the request carries `If-Match` or `If-None-Match`.
+    pub(crate) fn has_tag_conditions(&self) -> bool {
+        !self.if_match.is_empty() || !self.if_none_match.is_empty()
     }
 
     /// Whether the request carries `If-Modified-Since` or

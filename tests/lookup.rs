@@ -18,7 +18,9 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use common::serve_router;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, ETAG, EXPIRES, VARY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, EXPIRES, VARY,
+};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
@@ -407,7 +409,10 @@ async fn an_early_304_repeats_the_fields_a_200_would_carry() {
             HeaderValue::from_static("Thu, 01 Jan 2099 00:00:00 GMT"),
         )
         // Not the lookup's validator: the looked-up one wins.
-        .with_not_modified_header(ETAG, HeaderValue::from_static("\"stale\""));
+        .with_not_modified_header(ETAG, HeaderValue::from_static("\"stale\""))
+        // Fields that describe a body have no place on a 304.
+        .with_not_modified_header(CONTENT_TYPE, HeaderValue::from_static("text/plain"))
+        .with_not_modified_header(CONTENT_LENGTH, HeaderValue::from_static("99"));
     let (router, runs) = table_app(None, looked_up.into());
     let addr = serve_router(router).await;
     let answer = send(addr, Method::GET, "/", &[("if-none-match", "\"v7\"")], "").await;
@@ -432,6 +437,7 @@ async fn an_early_304_repeats_the_fields_a_200_would_carry() {
     assert_eq!(all(CONTENT_LOCATION), ["/items/7"]);
     assert_eq!(all(EXPIRES), ["Thu, 01 Jan 2099 00:00:00 GMT"]);
     assert!(!answer.headers.contains_key(CONTENT_LENGTH));
+    assert!(!answer.headers.contains_key(CONTENT_TYPE));
 
     // A 412 is not a stand-in for the 200: it gets none of them.
     let refused = send(addr, Method::PUT, "/", &[("if-match", "\"v6\"")], "").await;

@@ -579,11 +579,19 @@ proptest! {
             &spec,
         );
 
+        prop_assert_eq!(got.status, StatusCode::OK);
+        if head && data.is_empty() {
+            // An empty HEAD answer may be a stripped one: never hashed, and
+            // no length of 0 made up for it.
+            prop_assert!(!got.headers.contains_key(ETAG));
+            prop_assert!(!got.headers.contains_key(CONTENT_LENGTH));
+            prop_assert!(got.frames.is_empty());
+            return Ok(());
+        }
         let mut expected = EntityTag::from_content(&data);
         if weak {
             expected = expected.into_weak();
         }
-        prop_assert_eq!(got.status, StatusCode::OK);
         prop_assert_eq!(got.headers.get(ETAG), Some(&expected.to_header_value()));
         // A length only when it cannot cost the trailers; a HEAD states it
         // in the header, since its body is empty.
@@ -712,6 +720,13 @@ proptest! {
         let method = if head { Method::HEAD } else { Method::GET };
         let got = through(layer, request(method, request_headers), &spec);
 
+        if head && body.is_empty() && matches!(current, CurrentTag::Hashed(_)) {
+            // An empty HEAD answer is never hashed (it may have been
+            // stripped): no tag, so no member can match it.
+            prop_assert_eq!(got.status, StatusCode::OK, "{:?}", values);
+            prop_assert!(!got.headers.contains_key(ETAG));
+            return Ok(());
+        }
         if matches {
             prop_assert_eq!(got.status, StatusCode::NOT_MODIFIED, "{:?} vs {}", values, tag);
             prop_assert!(got.frames.is_empty());
