@@ -207,11 +207,11 @@ enum Step<B: Body> {
 fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B> {
     let (mut parts, body) = response.into_parts();
     if !parts.status.is_success() || parts.extensions.get::<Bypass>().is_some() {
-        return Step::Answer(pass_on(parts, body, &request));
+        return Step::Answer(pass_on(parts, body, request.is_head));
     }
     let fields = eligibility::inspect(&parts.headers);
     if fields.must_stream {
-        return Step::Answer(pass_on(parts, body, &request));
+        return Step::Answer(pass_on(parts, body, request.is_head));
     }
     let mut has_etag = fields.has_etag;
     if parts.status == StatusCode::OK {
@@ -232,7 +232,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
         || empty_head
         || exceeds(fields.content_length, &body, request.config.max_body_size);
     if must_not_hash && unconditional {
-        return Step::Answer(pass_on(parts, body, &request));
+        return Step::Answer(pass_on(parts, body, request.is_head));
     }
     // The handler's Last-Modified matters to the evaluation only for a date
     // precondition (a 412 reads it itself), and to tell whether a status
@@ -250,12 +250,12 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             .get(ETAG)
             .and_then(|value| parse_tag(value.as_bytes()));
         if empty_head && etag.is_none() && !head_can_be_evaluated(&request, last_modified) {
-            return Step::Answer(pass_on(parts, body, &request));
+            return Step::Answer(pass_on(parts, body, request.is_head));
         }
         if parts.status != StatusCode::OK && etag.is_none() && last_modified.is_none() {
             // Nothing describes the selected representation (a 206 with no
             // validators, say): leave it to the inner service.
-            return Step::Answer(pass_on(parts, body, &request));
+            return Step::Answer(pass_on(parts, body, request.is_head));
         }
         let evaluation = request.preconditions.evaluate_current(
             &http::Method::GET,
@@ -264,7 +264,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             last_modified,
         );
         return Step::Answer(match evaluation {
-            Evaluation::Proceed => pass_on(parts, body, &request),
+            Evaluation::Proceed => pass_on(parts, body, request.is_head),
             Evaluation::NotModified => not_modified(parts),
             Evaluation::PreconditionFailed => {
                 let etag = parts
@@ -362,8 +362,7 @@ where
                 if pending.request.is_head && pending.held.data_len() == 0 {
                     // As in `on_response`: an empty HEAD answer is not hashed.
                     let pending = pending_slot.take().expect("checked above");
-                    let last_modified = single_date(&pending.parts.headers);
-                    if !head_can_be_evaluated(&pending.request, last_modified) {
+                    if !head_can_be_evaluated(&pending.request, pending.last_modified) {
                         let parts = pending.parts;
                         return Poll::Ready(Response::from_parts(parts, ConditionalBody::empty()));
                     }
@@ -533,9 +532,9 @@ fn head_can_be_evaluated(
 fn pass_on<B: Body>(
     mut parts: response::Parts,
     body: B,
-    request: &RequestFacts,
+    is_head: bool,
 ) -> Response<ConditionalBody<B>> {
-    if !request.is_head {
+    if !is_head {
         return Response::from_parts(parts, ConditionalBody::passthrough(body));
     }
     // Describe the body's length, as the GET would have, and drop it
