@@ -27,16 +27,21 @@ static NOT_FOR_304: [HeaderName; DROPPED] = [
 /// Turns the head of a 2xx response into the head of its `304 Not Modified`.
 pub(crate) fn into_not_modified(parts: &mut response::Parts) {
     parts.status = StatusCode::NOT_MODIFIED;
+    remove_body_fields(&mut parts.headers);
+}
+
+/// Removes the fields in `NOT_FOR_304`.
+fn remove_body_fields(headers: &mut HeaderMap) {
     // A response holds a few of these at most: look for the ones present
     // (cheap comparisons) rather than remove all eight (eight lookups).
     let mut present = [false; DROPPED];
-    for name in parts.headers.keys() {
+    for name in headers.keys() {
         if let Some(index) = dropped_index(name.as_str()) {
             present[index] = true;
         }
     }
     for (name, _) in NOT_FOR_304.iter().zip(present).filter(|(_, here)| *here) {
-        parts.headers.remove(name);
+        headers.remove(name);
     }
 }
 
@@ -69,11 +74,7 @@ pub(crate) fn not_modified_headers(current: Option<&Validators>) -> HeaderMap {
     // 304 describes no body, as when it is made from the handler's answer.
     headers.remove(header::ETAG);
     headers.remove(header::LAST_MODIFIED);
-    if !headers.is_empty() {
-        for name in &NOT_FOR_304 {
-            headers.remove(name);
-        }
-    }
+    remove_body_fields(&mut headers);
     add_validators(&mut headers, current);
     headers
 }
