@@ -91,16 +91,20 @@ const SETUPS: [Setup; 3] = [
     Setup::WrappedHyper,
 ];
 
+/// `layer.layer(router)`: the layer around the whole router, served by
+/// `axum::serve`.
+async fn serve_wrapped(layer: ConditionalLayer, router: Router) -> SocketAddr {
+    serve_axum_service(ServiceExt::<axum::extract::Request>::map_response(
+        layer.layer(router),
+        |response: Response<_>| response.map(Body::new),
+    ))
+    .await
+}
+
 async fn serve(setup: Setup) -> SocketAddr {
     match setup {
         Setup::RouterLayer => serve_router(router().layer(ConditionalLayer::new())).await,
-        Setup::WrappedAxumServe => {
-            let service = ServiceExt::<axum::extract::Request>::map_response(
-                ConditionalLayer::new().layer(router()),
-                |response: Response<_>| response.map(Body::new),
-            );
-            serve_axum_service(service).await
-        }
+        Setup::WrappedAxumServe => serve_wrapped(ConditionalLayer::new(), router()).await,
         Setup::WrappedHyper => {
             serve_h1(
                 ConditionalLayer::new().layer(router()),
@@ -462,11 +466,7 @@ async fn an_unhashed_head_is_neither_refused_nor_revalidated_by_tags() {
     // condition against the handler's Last-Modified is still decided.
     // Around the whole router, which strips HEAD bodies before the layer.
     let layer = ConditionalLayer::new().head_requests(HeadRequests::Unchanged);
-    let addr = serve_axum_service(ServiceExt::<axum::extract::Request>::map_response(
-        layer.layer(router_with_head_handlers()),
-        |response: Response<_>| response.map(Body::new),
-    ))
-    .await;
+    let addr = serve_wrapped(layer, router_with_head_handlers()).await;
     let get = http_get(addr, "/plain").await;
     let tag = get.etag().to_owned();
     for (field, value) in [("if-match", tag.as_str()), ("if-none-match", tag.as_str())] {
@@ -496,11 +496,7 @@ async fn an_unhashed_head_is_neither_refused_nor_revalidated_by_tags() {
 async fn unchanged_head_requests_reach_the_head_handlers() {
     let layer = ConditionalLayer::new().head_requests(HeadRequests::Unchanged);
     let router_layer = serve_router(router_with_head_handlers().layer(layer.clone())).await;
-    let wrapped = serve_axum_service(ServiceExt::<axum::extract::Request>::map_response(
-        layer.layer(router_with_head_handlers()),
-        |response: Response<_>| response.map(Body::new),
-    ))
-    .await;
+    let wrapped = serve_wrapped(layer, router_with_head_handlers()).await;
     for (setup, addr) in [("Router::layer", router_layer), ("wrapped", wrapped)] {
         for path in ["/both", "/head-only"] {
             let head = fetch(addr, Method::HEAD, path, &[]).await;
