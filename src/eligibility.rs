@@ -50,11 +50,23 @@ fn has_no_store(line: &HeaderValue) -> bool {
 }
 
 fn is_streaming_content_type(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    let essence_end = bytes.iter().position(|&b| b == b';').unwrap_or(bytes.len());
-    let essence = bytes[..essence_end].trim_ascii();
-    essence.eq_ignore_ascii_case(b"text/event-stream")
-        || starts_with_ignore_case(essence, b"application/grpc")
+    let bytes = value.as_bytes().trim_ascii_start();
+    // Most responses are neither: look at the first letter before comparing.
+    match bytes.first().map(u8::to_ascii_lowercase) {
+        Some(b't') => essence_is(bytes, b"text/event-stream"),
+        Some(b'a') => starts_with_ignore_case(bytes, b"application/grpc"),
+        _ => false,
+    }
+}
+
+/// Whether the media type (the part before any `;` parameters, without
+/// surrounding whitespace) of a `Content-Type` is `essence`.
+fn essence_is(bytes: &[u8], essence: &[u8]) -> bool {
+    starts_with_ignore_case(bytes, essence)
+        && bytes[essence.len()..]
+            .trim_ascii_start()
+            .first()
+            .is_none_or(|&byte| byte == b';')
 }
 
 fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
@@ -157,6 +169,18 @@ mod tests {
         assert!(must_stream(&headers(&[(
             "content-type",
             "application/grpc-web-text"
+        )])));
+        assert!(must_stream(&headers(&[(
+            "content-type",
+            "text/event-stream ;charset=utf-8"
+        )])));
+        assert!(!must_stream(&headers(&[(
+            "content-type",
+            "text/event-streams"
+        )])));
+        assert!(!must_stream(&headers(&[(
+            "content-type",
+            "text/event-stream x"
         )])));
         assert!(!must_stream(&headers(&[("content-type", "text/html")])));
         assert!(!must_stream(&headers(&[(
