@@ -73,13 +73,22 @@ pin_project! {
 /// What the future needs to know about the request once the response is in.
 #[derive(Debug)]
 pub(crate) struct RequestFacts {
-    pub(crate) preconditions: Preconditions,
+    /// `None` when the request has none (nearly every request): then the
+    /// future does not carry their 160 bytes around.
+    pub(crate) preconditions: Option<Box<Preconditions>>,
     pub(crate) is_head: bool,
     pub(crate) config: Config,
     /// Validators a lookup found before the handler ran; boxed, because
     /// only requests under a lookup have them and every future carries the
     /// field.
     pub(crate) looked_up: Option<Box<Validators>>,
+}
+
+impl RequestFacts {
+    fn preconditions(&self) -> &Preconditions {
+        static NONE: Preconditions = Preconditions::NONE;
+        self.preconditions.as_deref().unwrap_or(&NONE)
+    }
 }
 
 /// The response being held back while its body is hashed.
@@ -222,7 +231,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     }
     // Without preconditions every evaluation is Proceed: neither the
     // handler's ETag nor its Last-Modified needs parsing.
-    let unconditional = request.preconditions.is_empty();
+    let unconditional = request.preconditions.is_none();
     // An empty answer to a HEAD is never hashed: it may be a body stripped on
     // the way, or a `head` handler's, and the tag of an empty body would then
     // contradict the GET's.
@@ -238,7 +247,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
     // precondition (a 412 reads it itself), and to tell whether a status
     // other than 200 has any validator.
     let last_modified =
-        if request.preconditions.has_date_conditions() || parts.status != StatusCode::OK {
+        if request.preconditions().has_date_conditions() || parts.status != StatusCode::OK {
             single_date(&parts.headers)
         } else {
             None
@@ -257,7 +266,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             // validators, say): leave it to the inner service.
             return Step::Answer(pass_on(parts, body, request.is_head));
         }
-        let evaluation = request.preconditions.evaluate_current(
+        let evaluation = request.preconditions().evaluate_current(
             &http::Method::GET,
             true,
             etag.as_ref(),
@@ -460,7 +469,7 @@ fn answer_hashed<B: Body>(
     last_modified: Option<std::time::SystemTime>,
     request: &RequestFacts,
 ) -> Response<ConditionalBody<B>> {
-    if request.preconditions.is_empty() {
+    if request.preconditions.is_none() {
         // Nothing to evaluate; the tag moves into the header (cloning a
         // fresh `Bytes` would allocate).
         parts.headers.insert(ETAG, HeaderValue::from(etag));
@@ -474,7 +483,7 @@ fn answer_hashed<B: Body>(
     parts.headers.insert(ETAG, etag.to_header_value());
     let validators = validators(Some(etag), last_modified);
     match request
-        .preconditions
+        .preconditions()
         .evaluate(&http::Method::GET, Some(&validators))
     {
         Evaluation::Proceed if request.is_head => {
@@ -505,7 +514,7 @@ fn answer_unhashed<B: Body>(pending: Pending, rest: Rest<B>) -> Response<Conditi
     }
     let validators = validators(None, last_modified);
     match request
-        .preconditions
+        .preconditions()
         .evaluate(&http::Method::GET, Some(&validators))
     {
         Evaluation::Proceed if request.is_head => {
@@ -525,7 +534,7 @@ fn head_can_be_evaluated(
     request: &RequestFacts,
     last_modified: Option<std::time::SystemTime>,
 ) -> bool {
-    !request.preconditions.has_tag_conditions() && last_modified.is_some()
+    !request.preconditions().has_tag_conditions() && last_modified.is_some()
 }
 
 /// Passes a response on without reading its body; a HEAD gets no body.

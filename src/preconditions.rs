@@ -213,6 +213,11 @@ struct FieldLines {
 }
 
 impl FieldLines {
+    const NONE: Self = Self {
+        first: None,
+        more: Vec::new(),
+    };
+
     fn push(&mut self, value: &HeaderValue) {
         if self.first.is_none() {
             self.first = Some(value.clone());
@@ -274,6 +279,14 @@ fn whole_seconds(time: SystemTime) -> Option<u64> {
 }
 
 impl Preconditions {
+    /// No preconditions at all, as a constant.
+    pub(crate) const NONE: Self = Self {
+        if_match: FieldLines::NONE,
+        if_none_match: FieldLines::NONE,
+        if_modified_since: None,
+        if_unmodified_since: None,
+    };
+
     /// Reads the precondition fields (`If-Match`, `If-None-Match`,
     /// `If-Modified-Since`, `If-Unmodified-Since`) of a request.
     ///

@@ -145,7 +145,7 @@ where
         *request.method_mut() = Method::GET;
     }
     let facts = RequestFacts {
-        preconditions,
+        preconditions: (!preconditions.is_empty()).then(|| Box::new(preconditions)),
         is_head,
         config,
         looked_up: looked_up.map(Box::new),
