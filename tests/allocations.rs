@@ -356,13 +356,15 @@ fn the_counter_sees_a_copy_of_the_body() {
     assert!(counts.bytes < MIB as u64, "{counts:?}");
 }
 
+/// Hashing, without the memo of recent bodies (which would answer the
+/// repeated small bodies here from memory: see the next test).
 #[test]
 fn one_chunk_bodies_cost_a_constant_independent_of_size() {
     let rt = runtime();
     let mut results = Vec::new();
     for len in [128, KIB, 16 * KIB, MIB, 8 * MIB] {
         let bare = one_chunk_service(payload(len));
-        let layered = layer().layer(bare.clone());
+        let layered = layer().remember_recent_bodies(false).layer(bare.clone());
         let response = rt.block_on(layered.clone().oneshot(get())).unwrap();
         assert!(
             response.headers().contains_key(ETAG),
@@ -395,6 +397,30 @@ fn one_chunk_bodies_cost_a_constant_independent_of_size() {
              bytes allocated must not grow with the body",
             added.bytes,
             smallest.bytes
+        );
+    }
+}
+
+/// A body served again is compared with the copy the memo kept, and its
+/// remembered tag is handed out: no allocation beyond the hashing path's, and
+/// none that grows with the body.
+#[test]
+fn remembered_bodies_cost_no_more_than_hashed_ones() {
+    let rt = runtime();
+    for len in [128, KIB, 16 * KIB] {
+        let bare = one_chunk_service(payload(len));
+        let remembering = layer().layer(bare.clone());
+        let hashing = layer().remember_recent_bodies(false).layer(bare.clone());
+        let remembered = added(&rt, &bare, &remembering, get, 200);
+        let hashed = added(&rt, &bare, &hashing, get, 200);
+        println!("one chunk, {len:>8} B, remembered: {remembered}");
+        assert!(
+            remembered.allocations <= hashed.allocations,
+            "{len} B: remembered {remembered}; hashed {hashed}"
+        );
+        assert!(
+            remembered.bytes <= hashed.bytes,
+            "{len} B: remembered {remembered}; hashed {hashed}"
         );
     }
 }

@@ -297,3 +297,49 @@ async fn strong_policy_is_the_default_and_explicit() {
     assert_eq!(response.etag(), expected_etag(TEXT.as_bytes()));
     assert!(!response.etag().starts_with("W/"));
 }
+
+/// The layer remembers recent small bodies (per thread) and compares instead
+/// of hashing them again: a body served again must keep its tag, a body that
+/// changed must get a new one, even when the change is in bytes its
+/// fingerprint does not look at, and one remembered body must give strong and
+/// weak layers their own tags.
+#[tokio::test]
+async fn remembered_bodies_keep_their_tags_and_changed_ones_get_new_tags() {
+    use std::sync::{Arc, Mutex};
+
+    let original = Bytes::from(patterned(4096));
+    let mut changed = original.to_vec();
+    // Byte 100: a byte the memo's fingerprint of a 4 KiB body does not read.
+    changed[100] ^= 0x20;
+    let changed = Bytes::from(changed);
+    let current = Arc::new(Mutex::new(original.clone()));
+    let served = current.clone();
+    let document = move || {
+        let body = served.lock().unwrap().clone();
+        async move { body }
+    };
+    let app = Router::new()
+        .route("/strong", get(document.clone()))
+        .layer(ConditionalLayer::new())
+        .merge(
+            Router::new()
+                .route("/weak", get(document))
+                .layer(ConditionalLayer::new().etag_policy(EtagPolicy::Weak)),
+        );
+    let addr = serve_router(app).await;
+
+    for body in [&original, &changed, &original] {
+        *current.lock().unwrap() = body.clone();
+        for _ in 0..4 {
+            let strong = http_get(addr, "/strong").await;
+            assert_eq!(strong.body, *body);
+            assert_eq!(strong.etag(), expected_etag(body));
+            let weak = http_get(addr, "/weak").await;
+            assert_eq!(weak.etag(), format!("W/{}", expected_etag(body)));
+        }
+        let revalidated = get_if_none_match(addr, "/strong", &expected_etag(body)).await;
+        assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    }
+    let stale = get_if_none_match(addr, "/strong", &expected_etag(&changed)).await;
+    assert_eq!(stale.status, StatusCode::OK, "the body changed back");
+}

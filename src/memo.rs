@@ -1,0 +1,231 @@
+//! A small memo of recently hashed bodies, one per thread.
+//!
+//! Most GETs of a resource get the same bytes as the GET before; that is why
+//! conditional requests exist. Comparing a body with a copy kept from an
+//! earlier response runs at memory speed (tens of GB/s), where blake3 hashes a
+//! body of one blake3 chunk (1 KiB) or less at under 1 GB/s: its 64-byte
+//! blocks are compressed one after another, and no SIMD width helps within a
+//! chunk. So a small body that was hashed before is compared, not hashed.
+//!
+//! A remembered hash is used only for a body equal, byte for byte, to the copy
+//! it was computed from: the result is the same as hashing, whatever the body
+//! is made of. The rest is about cost:
+//!
+//! - Only bodies of at most [`LONGEST`] bytes are remembered, so the memo
+//!   holds at most `SLOTS x LONGEST` bytes (512 KiB) per thread; longer bodies
+//!   are where blake3 is fast anyway.
+//! - A body is copied in on its second miss in a row at its slot, so content
+//!   that changes on every request costs a fingerprint and a slot check, not
+//!   a copy.
+//! - The memo is per thread: no lock, no shared cache line between the
+//!   threads of a runtime.
+
+use std::cell::RefCell;
+
+use crate::entity_tag::EntityTag;
+
+/// Slots per thread; a body's fingerprint picks its slot.
+const SLOTS: usize = 32;
+
+/// The longest body remembered, in bytes.
+pub(crate) const LONGEST: usize = 16 * 1024;
+
+#[derive(Default)]
+struct Slot {
+    remembered: Option<Remembered>,
+    /// The fingerprint of the last body that missed at this slot.
+    last_miss: Option<u64>,
+}
+
+struct Remembered {
+    fingerprint: u64,
+    content: Box<[u8]>,
+    hash: blake3::Hash,
+    /// The strong and the weak tag, each made when first asked for: a
+    /// remembered tag is handed out as a clone, without encoding it again.
+    tags: [Option<EntityTag>; 2],
+}
+
+thread_local! {
+    static MEMO: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The content-hash entity-tag of `data` (see [`EntityTag::from_hash`]),
+/// from the memo when the same bytes were remembered on this thread.
+pub(crate) fn entity_tag(data: &[u8], weak: bool) -> EntityTag {
+    let compute = || EntityTag::from_hash(&blake3::hash(data), weak);
+    if data.len() > LONGEST {
+        return compute();
+    }
+    let fingerprint = fingerprint(data);
+    MEMO.try_with(|memo| match memo.try_borrow_mut() {
+        Ok(mut slots) => entity_tag_with(&mut slots, data, fingerprint, weak),
+        Err(_) => compute(),
+    })
+    // During thread teardown the memo may already be gone.
+    .unwrap_or_else(|_| compute())
+}
+
+fn entity_tag_with(slots: &mut Vec<Slot>, data: &[u8], fingerprint: u64, weak: bool) -> EntityTag {
+    if slots.is_empty() {
+        slots.resize_with(SLOTS, Slot::default);
+    }
+    // The top bits: the final multiply of `fingerprint` mixes them best.
+    let index = (fingerprint >> (64 - SLOTS.trailing_zeros())) as usize;
+    let Some(slot) = slots.get_mut(index) else {
+        return EntityTag::from_hash(&blake3::hash(data), weak);
+    };
+    if let Some(remembered) = &mut slot.remembered {
+        if remembered.fingerprint == fingerprint && *remembered.content == *data {
+            let hash = &remembered.hash;
+            return remembered.tags[usize::from(weak)]
+                .get_or_insert_with(|| EntityTag::from_hash(hash, weak))
+                .clone();
+        }
+    }
+    let hash = blake3::hash(data);
+    let tag = EntityTag::from_hash(&hash, weak);
+    if slot.last_miss == Some(fingerprint) {
+        let mut tags = [None, None];
+        tags[usize::from(weak)] = Some(tag.clone());
+        slot.remembered = Some(Remembered {
+            fingerprint,
+            content: data.into(),
+            hash,
+            tags,
+        });
+        slot.last_miss = None;
+    } else {
+        slot.last_miss = Some(fingerprint);
+    }
+    tag
+}
+
+/// A cheap summary of `data`: its length and four words spread over it.
+/// Equal bodies have equal fingerprints; unequal ones usually differ (the
+/// memo compares the bytes either way).
+fn fingerprint(data: &[u8]) -> u64 {
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |state: u64, word: u64| (state ^ word).wrapping_mul(MULTIPLIER).rotate_left(31);
+    let len = data.len();
+    let mut state = mix(0, len as u64);
+    if len >= 8 {
+        let step = (len - 8) / 3;
+        for start in [0, step, 2 * step, len - 8] {
+            state = mix(state, word_at(data, start));
+        }
+    } else {
+        let mut word = [0u8; 8];
+        word[..len].copy_from_slice(data);
+        state = mix(state, u64::from_le_bytes(word));
+    }
+    (state ^ (state >> 29)).wrapping_mul(MULTIPLIER)
+}
+
+/// The eight bytes of `data` from `start`, as a number (0 past the end).
+#[inline]
+fn word_at(data: &[u8], start: usize) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(bytes) = data.get(start..start + 8) {
+        word.copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashed(data: &[u8]) -> EntityTag {
+        EntityTag::from_hash(&blake3::hash(data), false)
+    }
+
+    fn remembered_count() -> usize {
+        MEMO.with(|memo| {
+            memo.borrow()
+                .iter()
+                .filter(|slot| slot.remembered.is_some())
+                .count()
+        })
+    }
+
+    fn clear() {
+        MEMO.with(|memo| memo.borrow_mut().clear());
+    }
+
+    #[test]
+    fn a_body_is_remembered_on_its_second_miss_and_hit_on_the_third() {
+        clear();
+        let body = vec![7u8; 1000];
+        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(remembered_count(), 0, "one sighting copies nothing");
+        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(remembered_count(), 1);
+        assert_eq!(entity_tag(&body, false), hashed(&body));
+    }
+
+    #[test]
+    fn a_changed_byte_the_fingerprint_does_not_see_is_still_a_miss() {
+        clear();
+        let mut body: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+        entity_tag(&body, false);
+        entity_tag(&body, false);
+        assert_eq!(remembered_count(), 1);
+        // Byte 100 is not among the sampled words of a 4 KiB body.
+        let before = fingerprint(&body);
+        body[100] ^= 0xff;
+        assert_eq!(fingerprint(&body), before, "the test must hit a blind spot");
+        assert_eq!(entity_tag(&body, false), hashed(&body));
+    }
+
+    #[test]
+    fn content_that_changes_every_time_is_never_copied() {
+        clear();
+        for i in 0..200u32 {
+            let body = format!("{{\"tick\":{i}}}");
+            assert_eq!(entity_tag(body.as_bytes(), false), hashed(body.as_bytes()));
+        }
+        assert_eq!(remembered_count(), 0);
+    }
+
+    #[test]
+    fn long_and_short_bodies_hash_right() {
+        clear();
+        for len in [0, 1, 7, 8, 9, 63, 64, 1024, LONGEST, LONGEST + 1] {
+            let body: Vec<u8> = (0..len).map(|i| (i * 31 % 256) as u8).collect();
+            for _ in 0..3 {
+                assert_eq!(entity_tag(&body, false), hashed(&body), "{len} bytes");
+            }
+        }
+        assert!(remembered_count() <= SLOTS);
+        let held: usize = MEMO.with(|memo| {
+            memo.borrow()
+                .iter()
+                .filter_map(|slot| slot.remembered.as_ref())
+                .map(|remembered| remembered.content.len())
+                .sum()
+        });
+        assert!(held <= SLOTS * LONGEST);
+    }
+
+    #[test]
+    fn strong_and_weak_tags_of_one_remembered_body_differ_only_by_the_prefix() {
+        clear();
+        let body = b"{\"id\":1}".repeat(20);
+        for _ in 0..3 {
+            assert_eq!(entity_tag(&body, false), hashed(&body));
+            assert_eq!(
+                entity_tag(&body, true),
+                EntityTag::from_hash(&blake3::hash(&body), true)
+            );
+        }
+        assert_eq!(remembered_count(), 1);
+        assert!(
+            MEMO.with(|memo| memo.borrow().iter().all(|slot| slot
+                .remembered
+                .as_ref()
+                .is_none_or(|r| r.content.len() <= LONGEST))),
+            "nothing longer than LONGEST is kept"
+        );
+    }
+}
