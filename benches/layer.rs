@@ -9,6 +9,12 @@
 //!   `blake3::hash` of the same bytes (`blake3`). For bodies of 64 chunks,
 //!   `blake3_64_updates` feeds the same bytes to one `blake3::Hasher` in 64
 //!   calls, as the layer must.
+//! - `200_<size>_fresh` (128 B, 1 KiB, 16 KiB, one chunk): every request
+//!   gets other bytes (the inner service cycles through 256 bodies of the
+//!   size), so the layer's memo of recent bodies never has them and every
+//!   body is hashed; `layer_no_memo` is the same with the memo turned off.
+//!   The plain `200_<size>_x1` groups serve the same bytes every time, which
+//!   the memo answers after two requests for bodies of up to 16 KiB.
 //! - `200_<size>_typed` (0 B, 128 B, 1 KiB, one chunk): the same, with a
 //!   `Content-Type` on the inner response as every real handler sets. The
 //!   plain groups answer with no header at all, so there the layer's `ETag`
@@ -261,6 +267,45 @@ fn staged_hash<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> blake3::Hash {
     hasher.finalize()
 }
 
+/// Distinct bodies each service cycles through in the `fresh` groups: more
+/// than the memo's 32 slots, so no body comes back before it is forgotten.
+const FRESH_BODIES: usize = 256;
+
+/// `bare`, `layer`, `layer_no_memo` and `blake3` for one-chunk bodies of
+/// `len` bytes that differ from one request to the next.
+fn bench_200_fresh(c: &mut Criterion, rt: &Runtime, len: usize, label: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // The same generator, started further along for each body.
+    let all = payload(len * FRESH_BODIES);
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (0..FRESH_BODIES)
+            .map(|i| all.slice(i * len..(i + 1) * len))
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut group = c.benchmark_group(format!("200_{label}_fresh"));
+    group.throughput(Throughput::Bytes(len as u64));
+    tune(&mut group, len);
+    let bare = service_fn(move |_req: Req| {
+        let i = next.fetch_add(1, Ordering::Relaxed) % FRESH_BODIES;
+        let body = Full::new(bodies[i].clone());
+        async move { Ok::<_, Infallible>(Response::new(body)) }
+    });
+    let with_layer = layer().layer(bare.clone());
+    let without_memo = layer().remember_recent_bodies(false).layer(bare.clone());
+    assert_eq!(drive(rt, &with_layer, get()), 200);
+    group.bench_function("bare", |b| b.iter(|| drive(rt, &bare, get())));
+    group.bench_function("layer", |b| b.iter(|| drive(rt, &with_layer, get())));
+    group.bench_function("layer_no_memo", |b| {
+        b.iter(|| drive(rt, &without_memo, get()))
+    });
+    let first = payload(len);
+    group.bench_function("blake3", |b| b.iter(|| blake3::hash(black_box(&first[..]))));
+    group.finish();
+}
+
 /// `bare`, `layer` and `blake3` for a one-chunk body whose response carries
 /// a `Content-Type`, as axum's `Json`, `String` and `Html` responses do.
 fn bench_200_typed(c: &mut Criterion, rt: &Runtime, len: usize, label: &str) {
@@ -296,6 +341,9 @@ fn hashed_200s(c: &mut Criterion) {
     }
     for (len, label) in &SIZES[..3] {
         bench_200_typed(c, &rt, *len, label);
+    }
+    for (len, label) in &SIZES[1..4] {
+        bench_200_fresh(c, &rt, *len, label);
     }
 }
 

@@ -111,6 +111,9 @@ def hashed_rows(r):
     # One chunk, with a Content-Type on the inner response (benches/layer.rs).
     variants += [(size, label, "1, typed", f"200_{label}_typed")
                  for size, label in SIZES[:3]]
+    # One chunk, other bytes every request: the memo of recent bodies misses.
+    variants += [(size, label, "1, fresh", f"200_{label}_fresh")
+                 for size, label in SIZES[1:4]]
     for size, label, chunks, group in variants:
         bare, layer, b3 = (r.get((group, f)) for f in ("bare", "layer", "blake3"))
         if not (bare and layer and b3):
@@ -121,6 +124,7 @@ def hashed_rows(r):
         ratio = added / b3["median"]
         ratio_lo = added_lo / b3["hi"]
         ratio_hi = added_hi / b3["lo"]
+        no_memo = r.get((group, "layer_no_memo"))
         updates = r.get((group, "blake3_64_updates"))
         staged = r.get((group, "blake3_64_updates_staged"))
         target = hash_target(size)
@@ -140,6 +144,7 @@ def hashed_rows(r):
             "added": added, "added_lo": added_lo, "added_hi": added_hi,
             "blake3": b3["median"], "blake3_lo": b3["lo"], "blake3_hi": b3["hi"],
             "updates": updates["median"] if updates else None,
+            "no_memo_added": no_memo["median"] - bare["median"] if no_memo else None,
             "staged": staged["median"] if staged else None,
             "ratio": ratio, "ratio_lo": ratio_lo, "ratio_hi": ratio_hi,
             "target": target, "verdict": verdict,
@@ -236,6 +241,18 @@ def print_tables(a):
               f"| {row['verdict']} | {fmt_time(row['updates'])} "
               f"| {fmt_time(row.get('staged'))} |")
     print()
+    fresh = [row for row in a["hashed"] if row["chunks"] == "1, fresh"]
+    if fresh:
+        print("### What the memo of recent bodies costs when it misses\n")
+        print("| body, other bytes every request | added, memo on (misses) "
+              "| added, memo off | difference |")
+        print("|---|---:|---:|---:|")
+        for row in fresh:
+            off = row.get("no_memo_added")
+            diff = None if off is None else row["added"] - off
+            print(f"| {row['label']} | {fmt_time(row['added'])} | {fmt_time(off)} "
+                  f"| {fmt_time(diff)} |")
+        print()
     print("### Paths that must cost (almost) nothing: within 5 % of bare or 200 ns\n")
     print(f"| request (1 KiB body) | bare | layer | layer - bare ({interval}) "
           "| layer / bare | allowed | verdict |")
@@ -308,7 +325,8 @@ def plot(a, path):
     rows = [x for x in a["hashed"] if x["size"] > 0]
     one = [x for x in rows if x["chunks"] == 1]
     sizes = [x["size"] for x in one]
-    styles = {1: ("tab:blue", "o", "body in 1 chunk"),
+    styles = {1: ("tab:blue", "o", "body in 1 chunk, same bytes every request"),
+              "1, fresh": ("tab:green", "^", "body in 1 chunk, other bytes every request"),
               64: ("tab:red", "s", "body in 64 chunks")}
     what = f"median of {a['runs']} runs, bars: min..max" if a.get("runs") \
         else "criterion medians, bars: 95% CI"
