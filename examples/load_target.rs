@@ -11,6 +11,10 @@
 //!   built once at start-up and served from memory. With `LAYER=on` (the
 //!   default) these routes are behind `ConditionalLayer::new()` (default
 //!   settings: strong blake3 ETags, 4 MiB limit), with `LAYER=off` not.
+//! - `/fresh/1k`: the 1 KiB document with a request counter written into
+//!   its first record, so every response has other bytes, as from a
+//!   handler that renders per request (the layer's memo of recent bodies
+//!   never has them: every body is hashed). Behind the layer like `/json/*`.
 //! - `/manual/1k`, `/manual/1m`: the same documents with a hand-written
 //!   conditional GET, never behind the layer: the handler hashes the body with
 //!   SHA-256 on every request, as a handler that does not store a version
@@ -28,6 +32,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -80,6 +85,29 @@ struct Documents {
 
 fn json(body: Bytes) -> Response {
     ([(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Requests answered by `/fresh/1k`, written into each of its bodies.
+static RENDERED: AtomicU64 = AtomicU64::new(0);
+
+/// A copy of `document` whose first record is named after a counter (the
+/// six digits of `"item-000000"`: a million different bodies, against the 32
+/// the memo keeps).
+fn rendered(document: &Bytes) -> Bytes {
+    const NAME: &[u8] = b"\"item-000000\"";
+    let count = RENDERED.fetch_add(1, Ordering::Relaxed);
+    let mut body = document.to_vec();
+    let start = body
+        .windows(NAME.len())
+        .position(|window| window == NAME)
+        .expect("the document names its first record item-000000")
+        + "\"item-".len();
+    let mut rest = count;
+    for digit in body[start..start + 6].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    Bytes::from(body)
 }
 
 /// The hand-written conditional GET: hash, compare, answer.
@@ -150,6 +178,10 @@ fn app(layer: bool) -> Router {
         .route(
             "/json/1m",
             get(|State(d): State<Documents>| async move { json(d.one_m) }),
+        )
+        .route(
+            "/fresh/1k",
+            get(|State(d): State<Documents>| async move { json(rendered(&d.one_k)) }),
         )
         .route("/stream/8m", get(|| async { generated(8 * MIB, false) }))
         .route("/stream/1g", get(|| async { generated(1024 * MIB, false) }))

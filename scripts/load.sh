@@ -147,6 +147,16 @@ if [[ " $PARTS " == *" load "* ]]; then
       echo "$size|304|Express 5|$express|$tag_express"
     } >>"$WORK/cases"
   done
+  # Other bytes on every request (the memo of recent bodies never has them).
+  fresh_on="http://127.0.0.1:$PORT_ON/fresh/1k"
+  fresh_off="http://127.0.0.1:$PORT_OFF/fresh/1k"
+  [ "$(status_of "$fresh_on")" = 200 ] || { echo "load.sh: $fresh_on is not 200" >&2; exit 1; }
+  [ "$(etag_of "$fresh_on")" != "$(etag_of "$fresh_on")" ] \
+    || { echo "load.sh: $fresh_on served the same bytes twice" >&2; exit 1; }
+  {
+    echo "1k|200|layer off, new bytes|$fresh_off|"
+    echo "1k|200|layer on, new bytes|$fresh_on|"
+  } >>"$WORK/cases"
 
   echo "== load"
   printf 'rep\tsize\tstatus\tserver\trps\tp50_us\tp90_us\tp99_us\tmax_us\tbytes_per_response\trequests\terrors\tbad_status\n' >"$RAW"
@@ -190,6 +200,7 @@ print("| comparison | 1 KiB | 1 MiB | target |")
 print("|---|---:|---:|---|")
 lines = [
     ("200s: layer on / layer off", lambda s: ratio(rps(s, "200", "layer on"), rps(s, "200", "layer off")), ">= 0.9 (1 KiB)"),
+    ("200s, other bytes every request: layer on / layer off", lambda s: ratio(rps(s, "200", "layer on, new bytes"), rps(s, "200", "layer off, new bytes")), ">= 0.9 (1 KiB)"),
     ("304s with the layer / 200s with the layer (unconditioned)", lambda s: ratio(rps(s, "304", "layer on"), rps(s, "200", "layer on")), ">= 1"),
     ("304s with the layer / 200s without the layer", lambda s: ratio(rps(s, "304", "layer on"), rps(s, "200", "layer off")), ">= 1"),
     ("200s: manual SHA-256 / layer on", lambda s: ratio(rps(s, "200", "manual SHA-256"), rps(s, "200", "layer on")), ""),

@@ -8,12 +8,15 @@
 #
 #   scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
 #   DOC=1m ROUNDS=5 scripts/pinned_ab.sh
+#   ROUTE=fresh MODES="off on" scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DOC=${DOC:-1k}
+ROUTE=${ROUTE:-json}
+MODES=${MODES:-off on manual}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 PORT=${PORT:-3950}
@@ -21,8 +24,8 @@ TICKS=$(getconf CLK_TCK)
 
 cargo build --quiet --release --example load_target
 for round in $(seq "$ROUNDS"); do
-  for mode in off on manual; do
-    layer=$mode path=/json/$DOC
+  for mode in $MODES; do
+    layer=$mode path=/$ROUTE/$DOC
     if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
     LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 target/release/examples/load_target \
       >/dev/null 2>&1 &
