@@ -100,6 +100,7 @@ impl Held {
         self.trailers.is_some()
     }
 
+    #[inline]
     fn pop(&mut self) -> Option<Frame<Bytes>> {
         if let Some(data) = self.first.take().or_else(|| self.more.pop_front()) {
             self.data_len -= data.len();
@@ -174,6 +175,7 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
