@@ -115,6 +115,8 @@ def main():
     results = {}
     for group in args.groups:
         functions = FUNCTIONS.get(group, FUNCTIONS["200"] if group.startswith("200_") else [])
+        if group.endswith("_fresh"):
+            functions = functions + ["layer_no_memo"]
         for function in functions:
             results[(group, function)] = profile(binary, group, function, args.keep)
             print(f"  {group}/{function}: {results[(group, function)]:,.0f} Ir",
@@ -132,6 +134,16 @@ def main():
         print(f"| {group} | {bare:,.0f} | {layer:,.0f} | {layer - bare:,.0f} | {b3:,.0f} "
               f"| {(layer - bare) / b3:.2f} |")
     print()
+    fresh = [g for g in args.groups if (g, "layer_no_memo") in results]
+    if fresh:
+        print("| group (other bytes every request) | layer, memo on (misses) "
+              "| layer, memo off | what a miss costs |")
+        print("|---|---:|---:|---:|")
+        for group in fresh:
+            on, off = results.get((group, "layer")), results[(group, "layer_no_memo")]
+            if on is not None:
+                print(f"| {group} | {on:,.0f} | {off:,.0f} | {on - off:,.0f} |")
+        print()
     print("| group | bare | layer | Ir | layer - bare |")
     print("|---|---|---|---:|---:|")
     for group in args.groups:
