@@ -325,7 +325,8 @@ def plot(a, path):
     rows = [x for x in a["hashed"] if x["size"] > 0]
     one = [x for x in rows if x["chunks"] == 1]
     sizes = [x["size"] for x in one]
-    styles = {1: ("tab:blue", "o", "body in 1 chunk, same bytes every request"),
+    styles = {1: ("tab:blue", "o", "body in 1 chunk, same bytes every request "
+                                   "(remembered up to 16 KiB)"),
               "1, fresh": ("tab:green", "^", "body in 1 chunk, other bytes every request"),
               64: ("tab:red", "s", "body in 64 chunks")}
     what = f"median of {a['runs']} runs, bars: min..max" if a.get("runs") \
