@@ -12,11 +12,15 @@
 //! is made of. The rest is about cost:
 //!
 //! - Only bodies of at most [`LONGEST`] bytes are remembered, so the memo
-//!   holds at most `SLOTS x LONGEST` bytes (512 KiB) per thread; longer bodies
-//!   are where blake3 is fast anyway.
-//! - A body is copied in on its second miss in a row at its slot, so content
-//!   that changes on every request costs a fingerprint and a slot check, not
-//!   a copy.
+//!   holds at most `SETS x WAYS x LONGEST` bytes (512 KiB) per thread; longer
+//!   bodies are where blake3 is fast anyway.
+//! - A body is copied in only when its hash, computed on a miss anyway, is
+//!   one of the last two that missed in its set: the same bytes twice. A body
+//!   that changes on every request, even where the fingerprint does not look,
+//!   is never copied; it costs a fingerprint, at most two comparisons that
+//!   fail, and the hash it needs anyway.
+//! - Each set has two ways, so two bodies served in turn whose fingerprints
+//!   fall in one set are both kept.
 //! - The memo is per thread: no lock, no shared cache line between the
 //!   threads of a runtime.
 
@@ -24,17 +28,24 @@ use std::cell::RefCell;
 
 use crate::entity_tag::EntityTag;
 
-/// Slots per thread; a body's fingerprint picks its slot.
-const SLOTS: usize = 32;
+/// Sets per thread; a body's fingerprint picks its set.
+const SETS: usize = 16;
+
+/// Bodies kept per set.
+const WAYS: usize = 2;
 
 /// The longest body remembered, in bytes.
 pub(crate) const LONGEST: usize = 16 * 1024;
 
 #[derive(Default)]
-struct Slot {
-    remembered: Option<Remembered>,
-    /// The fingerprint of the last body that missed at this slot.
-    last_miss: Option<u64>,
+struct Set {
+    ways: [Option<Remembered>; WAYS],
+    /// The way that answered or was filled last; the other is replaced next.
+    recent: usize,
+    /// The first 8 bytes of the hashes of the last two bodies that missed in
+    /// this set (0: none yet), and where the next one goes.
+    misses: [u64; 2],
+    next_miss: usize,
 }
 
 struct Remembered {
@@ -46,8 +57,17 @@ struct Remembered {
     tags: [Option<EntityTag>; 2],
 }
 
+impl Remembered {
+    fn tag(&mut self, weak: bool) -> EntityTag {
+        let hash = &self.hash;
+        self.tags[usize::from(weak)]
+            .get_or_insert_with(|| EntityTag::from_hash(hash, weak))
+            .clone()
+    }
+}
+
 thread_local! {
-    static MEMO: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    static MEMO: RefCell<Vec<Set>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The content-hash entity-tag of `data` (see [`EntityTag::from_hash`]),
@@ -59,44 +79,55 @@ pub(crate) fn entity_tag(data: &[u8], weak: bool) -> EntityTag {
     }
     let fingerprint = fingerprint(data);
     MEMO.try_with(|memo| match memo.try_borrow_mut() {
-        Ok(mut slots) => entity_tag_with(&mut slots, data, fingerprint, weak),
+        Ok(mut sets) => entity_tag_with(&mut sets, data, fingerprint, weak),
         Err(_) => compute(),
     })
     // During thread teardown the memo may already be gone.
     .unwrap_or_else(|_| compute())
 }
 
-fn entity_tag_with(slots: &mut Vec<Slot>, data: &[u8], fingerprint: u64, weak: bool) -> EntityTag {
-    if slots.is_empty() {
-        slots.resize_with(SLOTS, Slot::default);
+fn entity_tag_with(sets: &mut Vec<Set>, data: &[u8], fingerprint: u64, weak: bool) -> EntityTag {
+    if sets.is_empty() {
+        sets.resize_with(SETS, Set::default);
     }
     // The top bits: the final multiply of `fingerprint` mixes them best.
-    let index = (fingerprint >> (64 - SLOTS.trailing_zeros())) as usize;
-    let Some(slot) = slots.get_mut(index) else {
+    let index = (fingerprint >> (64 - SETS.trailing_zeros())) as usize;
+    let Some(set) = sets.get_mut(index) else {
         return EntityTag::from_hash(&blake3::hash(data), weak);
     };
-    if let Some(remembered) = &mut slot.remembered {
-        if remembered.fingerprint == fingerprint && *remembered.content == *data {
-            let hash = &remembered.hash;
-            return remembered.tags[usize::from(weak)]
-                .get_or_insert_with(|| EntityTag::from_hash(hash, weak))
-                .clone();
+    for (way, slot) in set.ways.iter_mut().enumerate() {
+        if let Some(remembered) = slot {
+            if remembered.fingerprint == fingerprint && *remembered.content == *data {
+                set.recent = way;
+                return remembered.tag(weak);
+            }
         }
     }
     let hash = blake3::hash(data);
     let tag = EntityTag::from_hash(&hash, weak);
-    if slot.last_miss == Some(fingerprint) {
+    // Never 0, so that 0 can stand for "no miss yet".
+    let key = u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default()) | 1;
+    if let Some(seen) = set.misses.iter_mut().find(|seen| **seen == key) {
+        *seen = 0;
+        let way = set
+            .ways
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(1 - set.recent);
         let mut tags = [None, None];
         tags[usize::from(weak)] = Some(tag.clone());
-        slot.remembered = Some(Remembered {
-            fingerprint,
-            content: data.into(),
-            hash,
-            tags,
-        });
-        slot.last_miss = None;
-    } else {
-        slot.last_miss = Some(fingerprint);
+        if let Some(slot) = set.ways.get_mut(way) {
+            *slot = Some(Remembered {
+                fingerprint,
+                content: data.into(),
+                hash,
+                tags,
+            });
+            set.recent = way;
+        }
+    } else if let Some(slot) = set.misses.get_mut(set.next_miss) {
+        *slot = key;
+        set.next_miss = 1 - set.next_miss;
     }
     tag
 }
@@ -140,13 +171,18 @@ mod tests {
         EntityTag::from_hash(&blake3::hash(data), false)
     }
 
-    fn remembered_count() -> usize {
+    fn remembered() -> Vec<usize> {
         MEMO.with(|memo| {
             memo.borrow()
                 .iter()
-                .filter(|slot| slot.remembered.is_some())
-                .count()
+                .flat_map(|set| set.ways.iter().flatten())
+                .map(|remembered| remembered.content.len())
+                .collect()
         })
+    }
+
+    fn remembered_count() -> usize {
+        remembered().len()
     }
 
     fn clear() {
@@ -185,7 +221,34 @@ mod tests {
             let body = format!("{{\"tick\":{i}}}");
             assert_eq!(entity_tag(body.as_bytes(), false), hashed(body.as_bytes()));
         }
+        // The same length and fingerprint every time: a token in a blind spot.
+        let mut page: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+        let fingerprint_of_page = fingerprint(&page);
+        for token in 0..200u64 {
+            page[100..108].copy_from_slice(&token.to_le_bytes());
+            assert_eq!(fingerprint(&page), fingerprint_of_page);
+            assert_eq!(entity_tag(&page, false), hashed(&page));
+        }
         assert_eq!(remembered_count(), 0);
+    }
+
+    #[test]
+    fn two_bodies_served_in_turn_in_one_set_are_both_kept() {
+        clear();
+        let first: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+        let mut second = first.clone();
+        second[100] ^= 0xff;
+        assert_eq!(fingerprint(&first), fingerprint(&second), "one set");
+        for _ in 0..2 {
+            assert_eq!(entity_tag(&first, false), hashed(&first));
+            assert_eq!(entity_tag(&second, false), hashed(&second));
+        }
+        assert_eq!(remembered_count(), 2);
+        for _ in 0..3 {
+            assert_eq!(entity_tag(&first, false), hashed(&first));
+            assert_eq!(entity_tag(&second, false), hashed(&second));
+        }
+        assert_eq!(remembered_count(), 2);
     }
 
     #[test]
@@ -197,15 +260,10 @@ mod tests {
                 assert_eq!(entity_tag(&body, false), hashed(&body), "{len} bytes");
             }
         }
-        assert!(remembered_count() <= SLOTS);
-        let held: usize = MEMO.with(|memo| {
-            memo.borrow()
-                .iter()
-                .filter_map(|slot| slot.remembered.as_ref())
-                .map(|remembered| remembered.content.len())
-                .sum()
-        });
-        assert!(held <= SLOTS * LONGEST);
+        let kept = remembered();
+        assert!(kept.len() <= SETS * WAYS);
+        assert!(kept.iter().all(|&len| len <= LONGEST), "{kept:?}");
+        assert!(kept.contains(&LONGEST) && !kept.contains(&(LONGEST + 1)));
     }
 
     #[test]
@@ -220,12 +278,5 @@ mod tests {
             );
         }
         assert_eq!(remembered_count(), 1);
-        assert!(
-            MEMO.with(|memo| memo.borrow().iter().all(|slot| slot
-                .remembered
-                .as_ref()
-                .is_none_or(|r| r.content.len() <= LONGEST))),
-            "nothing longer than LONGEST is kept"
-        );
     }
 }
