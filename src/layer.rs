@@ -197,16 +197,20 @@ impl<L> ConditionalLayer<L> {
     ///
     /// Most GETs of a resource get the same bytes as the one before. For a
     /// body of 16 KiB or less that arrives in one chunk, the layer keeps a
-    /// copy of recent bodies and their hashes, per thread (at most 32 bodies,
+    /// copy of recent bodies and their tags, per thread (at most 32 bodies,
     /// 512 KiB), and a body equal to a kept copy, byte for byte, gets the
-    /// remembered hash: comparing runs at memory speed, where blake3 hashes
+    /// remembered tag: comparing runs at memory speed, where blake3 hashes
     /// bodies of a few hundred bytes at under 1 GB/s. The `ETag` is the same
-    /// either way. A body is kept on its second sighting in a row, so content
+    /// either way. A body is copied in only when the same bytes (known by the
+    /// hash computed for them anyway) were hashed shortly before, so content
     /// that changes on every request is never copied.
     ///
-    /// Turn it off where copies of recent response bodies must not stay in
-    /// memory after their responses are gone (the memory is freed only when
-    /// another body takes its place or the thread ends).
+    /// The memory is per thread that runs the service: with a runtime of
+    /// eight worker threads, up to 4 MiB. Turn it off where copies of recent
+    /// response bodies must not stay in memory after their responses are gone
+    /// (a copy is freed only when another body takes its place or the thread
+    /// ends), or where the service runs on many short-lived or blocking
+    /// threads.
     ///
     /// ```
     /// use tower_conditional::ConditionalLayer;

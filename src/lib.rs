@@ -172,8 +172,9 @@
 //!   (`Accept-Encoding`, `Accept-Language`, `Authorization`) need a `Vary`
 //!   naming it, as they do without this layer.
 //! - **Copies of recent bodies.** To skip hashing bodies it has seen, the
-//!   layer keeps copies of up to 32 recent small bodies per thread (512 KiB
-//!   at most) until others take their place. Where response bodies must not
+//!   layer keeps copies of up to 32 recent small bodies per thread that runs
+//!   it (512 KiB at most each) until others take their place. Where response
+//!   bodies must not
 //!   outlive their responses in memory, turn this off with
 //!   [`ConditionalLayer::remember_recent_bodies`]. A remembered body is
 //!   answered about a microsecond sooner; the tag sent is the same.
