@@ -1,6 +1,5 @@
 //! The response body of [`Conditional`](crate::Conditional).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -58,28 +57,43 @@ pub(crate) struct Held {
     // Data as `Bytes` (32 bytes, where a `Frame` takes 96); the trailers,
     // which can only come last, apart.
     first: Option<Bytes>,
-    more: VecDeque<Bytes>,
+    // A `Vec` read from the front by index rather than a `VecDeque`: the
+    // frames are all pushed before the first is taken, and each costs less.
+    more: Vec<Bytes>,
+    /// How many of `more` were taken (each left as an empty `Bytes`).
+    taken: usize,
     trailers: Option<Box<http::HeaderMap>>,
     data_len: usize,
 }
 
 impl Held {
+    #[cfg(test)]
     pub(crate) fn push(&mut self, frame: Frame<Bytes>) {
         match frame.into_data() {
-            Ok(data) => {
-                self.data_len += data.len();
-                if self.first.is_none() && self.more.is_empty() {
-                    self.first = Some(data);
-                } else {
-                    self.more.push_back(data);
-                }
-            }
+            Ok(data) => self.push_data(data),
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
-                    self.trailers = Some(Box::new(trailers));
+                    self.push_trailers(trailers);
                 }
             }
         }
+    }
+
+    /// Holds a chunk of data (taken out of its frame by the caller, so that
+    /// only the 32-byte `Bytes` moves, not the 96-byte frame).
+    #[inline]
+    pub(crate) fn push_data(&mut self, data: Bytes) {
+        self.data_len += data.len();
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some(data);
+        } else {
+            self.more.push(data);
+        }
+    }
+
+    /// Holds the trailers, which end the body.
+    pub(crate) fn push_trailers(&mut self, trailers: http::HeaderMap) {
+        self.trailers = Some(Box::new(trailers));
     }
 
     /// Bytes of data held.
@@ -102,7 +116,12 @@ impl Held {
 
     #[inline]
     fn pop(&mut self) -> Option<Frame<Bytes>> {
-        if let Some(data) = self.first.take().or_else(|| self.more.pop_front()) {
+        let next = || {
+            let data = self.more.get_mut(self.taken).map(std::mem::take)?;
+            self.taken += 1;
+            Some(data)
+        };
+        if let Some(data) = self.first.take().or_else(next) {
             self.data_len -= data.len();
             return Some(Frame::data(data));
         }
@@ -112,7 +131,7 @@ impl Held {
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_empty() && self.trailers.is_none()
+        self.first.is_none() && self.taken == self.more.len() && self.trailers.is_none()
     }
 }
 

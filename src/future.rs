@@ -11,7 +11,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::body::{into_bytes_frame, ConditionalBody, Held, Rest};
+use crate::body::{ConditionalBody, Held, Rest};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::layer::{Config, EtagPolicy};
@@ -354,20 +354,26 @@ where
     loop {
         match ready!(body.as_mut().poll_frame(cx)) {
             Some(Ok(frame)) => {
-                let frame = into_bytes_frame(frame);
-                if let Some(data) = frame.data_ref() {
-                    if data.is_empty() {
+                let data = match frame.into_data() {
+                    Ok(mut data) => data.copy_to_bytes(data.remaining()),
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            pending.held.push_trailers(trailers);
+                        }
                         continue;
                     }
-                    if pending.held.data_len().saturating_add(data.len()) > max {
-                        pending.held.push(frame);
-                        let body = body_slot.take().expect("checked above");
-                        let pending = pending_slot.take().expect("checked above");
-                        return Poll::Ready(answer_unhashed(pending, Rest::Inner(body)));
-                    }
-                    hash_chunk(pending, data);
+                };
+                if data.is_empty() {
+                    continue;
                 }
-                pending.held.push(frame);
+                if pending.held.data_len().saturating_add(data.len()) > max {
+                    pending.held.push_data(data);
+                    let body = body_slot.take().expect("checked above");
+                    let pending = pending_slot.take().expect("checked above");
+                    return Poll::Ready(answer_unhashed(pending, Rest::Inner(body)));
+                }
+                hash_chunk(pending, &data);
+                pending.held.push_data(data);
             }
             Some(Err(error)) => {
                 body_slot.take();
