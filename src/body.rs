@@ -180,10 +180,16 @@ impl<B: Body> Default for ConditionalBody<B> {
     }
 }
 
-/// Moves the data of a frame into `Bytes`; free when it already is `Bytes`.
+/// Moves a frame's data into `Bytes`; free when it already is `Bytes`.
 #[inline]
-pub(crate) fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
-    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+pub(crate) fn into_bytes<D: Buf>(mut data: D) -> Bytes {
+    data.copy_to_bytes(data.remaining())
+}
+
+/// [`into_bytes`] for the data of a frame.
+#[inline]
+fn into_bytes_frame<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
+    frame.map_data(into_bytes)
 }
 
 impl<B> Body for ConditionalBody<B>

@@ -11,7 +11,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::body::{ConditionalBody, Held, Rest};
+use crate::body::{into_bytes, ConditionalBody, Held, Rest};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::layer::{Config, EtagPolicy};
@@ -355,7 +355,7 @@ where
         match ready!(body.as_mut().poll_frame(cx)) {
             Some(Ok(frame)) => {
                 let data = match frame.into_data() {
-                    Ok(mut data) => data.copy_to_bytes(data.remaining()),
+                    Ok(data) => into_bytes(data),
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
                             pending.held.push_trailers(trailers);
