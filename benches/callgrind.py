@@ -42,6 +42,10 @@ DEFAULT_GROUPS = [
     "304_1KiB", "handler_etag_1KiB", "if_none_match_1KiB", "passthrough_1KiB",
 ]
 
+# Bodies of up to 16 KiB in 64 chunks: gathered whole, so the memo answers
+# them; `layer_no_memo` hashes every one.
+GATHERED = ["200_128B_x64", "200_1KiB_x64", "200_16KiB_x64"]
+
 FUNCTIONS = {
     "200": ["bare", "layer", "blake3"],
     "304_1KiB": ["bare", "layer_hashed", "bare_handler_etag", "layer_handler_etag"],
@@ -115,7 +119,7 @@ def main():
     results = {}
     for group in args.groups:
         functions = FUNCTIONS.get(group, FUNCTIONS["200"] if group.startswith("200_") else [])
-        if group.endswith("_fresh"):
+        if group.endswith("_fresh") or group in GATHERED:
             functions = functions + ["layer_no_memo"]
         for function in functions:
             results[(group, function)] = profile(binary, group, function, args.keep)
@@ -134,7 +138,17 @@ def main():
         print(f"| {group} | {bare:,.0f} | {layer:,.0f} | {layer - bare:,.0f} | {b3:,.0f} "
               f"| {(layer - bare) / b3:.2f} |")
     print()
-    fresh = [g for g in args.groups if (g, "layer_no_memo") in results]
+    gathered = [g for g in args.groups if g in GATHERED and (g, "layer_no_memo") in results]
+    if gathered:
+        print("| group (same bytes every request) | layer - bare, memo off (hashed) "
+              "| blake3::hash | (layer - bare) / blake3, memo off |")
+        print("|---|---:|---:|---:|")
+        for group in gathered:
+            bare, off, b3 = (results.get((group, f)) for f in ("bare", "layer_no_memo", "blake3"))
+            if bare is not None and b3 is not None:
+                print(f"| {group} | {off - bare:,.0f} | {b3:,.0f} | {(off - bare) / b3:.2f} |")
+        print()
+    fresh = [g for g in args.groups if g.endswith("_fresh") and (g, "layer_no_memo") in results]
     if fresh:
         print("| group (other bytes every request) | layer, memo on (misses) "
               "| layer, memo off | what a miss costs |")

@@ -8,7 +8,9 @@
 //!   `tower::service_fn` with (`layer`) and without (`bare`) the layer, and
 //!   `blake3::hash` of the same bytes (`blake3`). For bodies of 64 chunks,
 //!   `blake3_64_updates` feeds the same bytes to one `blake3::Hasher` in 64
-//!   calls, as the layer must.
+//!   calls (`..._staged`: through a 16 KiB staging buffer, as the layer does
+//!   for longer bodies); bodies of up to 16 KiB in 64 chunks, which the layer
+//!   gathers whole and so can remember, also have `layer_no_memo`.
 //! - `200_<size>_fresh` (128 B, 1 KiB, 16 KiB, one chunk): every request
 //!   gets other bytes (the inner service cycles through 256 bodies of the
 //!   size), so the layer's memo of recent bodies never has them and every
@@ -219,6 +221,14 @@ fn bench_200(c: &mut Criterion, rt: &Runtime, len: usize, label: &str, chunks: u
         );
         group.bench_function("bare", |b| b.iter(|| drive(rt, &bare, get())));
         group.bench_function("layer", |b| b.iter(|| drive(rt, &with_layer, get())));
+        if len <= 16 * 1024 {
+            // These bodies are gathered whole and remembered: without the
+            // memo, every one is hashed.
+            let without_memo = layer().remember_recent_bodies(false).layer(bare.clone());
+            group.bench_function("layer_no_memo", |b| {
+                b.iter(|| drive(rt, &without_memo, get()))
+            });
+        }
     }
     group.bench_function("blake3", |b| b.iter(|| blake3::hash(black_box(&data[..]))));
     if chunks > 1 {

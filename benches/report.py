@@ -114,8 +114,12 @@ def hashed_rows(r):
     # One chunk, other bytes every request: the memo of recent bodies misses.
     variants += [(size, label, "1, fresh", f"200_{label}_fresh")
                  for size, label in SIZES[1:4]]
-    for size, label, chunks, group in variants:
-        bare, layer, b3 = (r.get((group, f)) for f in ("bare", "layer", "blake3"))
+    variants = [v + ("layer",) for v in variants]
+    # Up to 16 KiB in 64 chunks, with the memo off: every body hashed.
+    variants += [(size, label, "64, memo off", f"200_{label}_x64", "layer_no_memo")
+                 for size, label in SIZES[1:4]]
+    for size, label, chunks, group, layer_function in variants:
+        bare, layer, b3 = (r.get((group, f)) for f in ("bare", layer_function, "blake3"))
         if not (bare and layer and b3):
             continue
         added = layer["median"] - bare["median"]
@@ -124,7 +128,7 @@ def hashed_rows(r):
         ratio = added / b3["median"]
         ratio_lo = added_lo / b3["hi"]
         ratio_hi = added_hi / b3["lo"]
-        no_memo = r.get((group, "layer_no_memo"))
+        no_memo = r.get((group, "layer_no_memo")) if layer_function == "layer" else None
         updates = r.get((group, "blake3_64_updates"))
         staged = r.get((group, "blake3_64_updates_staged"))
         target = hash_target(size)
@@ -328,7 +332,10 @@ def plot(a, path):
     styles = {1: ("tab:blue", "o", "body in 1 chunk, same bytes every request "
                                    "(remembered up to 16 KiB)"),
               "1, fresh": ("tab:green", "^", "body in 1 chunk, other bytes every request"),
-              64: ("tab:red", "s", "body in 64 chunks")}
+              64: ("tab:red", "s", "body in 64 chunks, same bytes every request "
+                                   "(gathered and remembered up to 16 KiB)"),
+              "64, memo off": ("tab:orange", "D", "body in 64 chunks, memo off "
+                                                  "(every body hashed)")}
     what = f"median of {a['runs']} runs, bars: min..max" if a.get("runs") \
         else "criterion medians, bars: 95% CI"
 

@@ -15,7 +15,9 @@ pin_project! {
     /// the same order, and the inner body's errors unchanged. Depending on the
     /// response it streams the inner body through, replays the frames that were
     /// held while hashing (then streams the rest, if the body outgrew the
-    /// limit), or is empty (`304`, `412`, and answers to `HEAD`).
+    /// limit), or is empty (`304`, `412`, and answers to `HEAD`). Chunks that
+    /// were gathered to be hashed together (up to 16 KiB in all) are replayed
+    /// as one.
     ///
     /// ```
     /// use axum::{routing::get, Router};
@@ -89,6 +91,16 @@ impl Held {
         } else {
             self.more.push(data);
         }
+    }
+
+    /// Takes back the data of a body held as one chunk so far.
+    pub(crate) fn take_only_chunk(&mut self) -> Option<Bytes> {
+        if !self.more.is_empty() {
+            return None;
+        }
+        let data = self.first.take()?;
+        self.data_len -= data.len();
+        Some(data)
     }
 
     /// Holds the trailers, which end the body.

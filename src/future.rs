@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
 use http::{response, HeaderValue, Request, Response, StatusCode};
-use http_body::Body;
+use http_body::{Body, SizeHint};
 use pin_project_lite::pin_project;
 use tower::Service;
 
@@ -98,7 +98,7 @@ struct Pending {
     /// The handler set a `Content-Length` field.
     has_content_length: bool,
     held: Held,
-    hasher: Option<Box<StagedHasher>>,
+    hashing: Hashing,
     request: RequestFacts,
     last_modified: Option<std::time::SystemTime>,
 }
@@ -113,13 +113,30 @@ const EMPTY_BODY_HASH: blake3::Hash = blake3::Hash::from_bytes([
 /// How many bytes of small chunks are gathered before they are hashed.
 const STAGE: usize = 16 * 1024;
 
-/// An incremental hasher for bodies that arrive in several chunks.
+/// How the body read so far is being hashed.
 ///
-/// blake3 hashes several 1 KiB chunks at once with SIMD only when it is
-/// given them in one contiguous slice; fed a few hundred bytes at a time it
-/// runs several times slower. Chunks smaller than `STAGE` are therefore
-/// gathered in one bounded buffer (a copy for hashing only: the frames held
-/// for the client are not copied), larger ones are hashed where they are.
+/// blake3 is fastest given the whole input in one slice (several 1 KiB
+/// chunks at once with SIMD, and none of the incremental hasher's set-up);
+/// fed a few hundred bytes at a time it runs several times slower. So:
+enum Hashing {
+    /// At most one chunk so far, held as it came: a body of one chunk is
+    /// hashed in one call at the end, without a copy.
+    OneChunk,
+    /// Several chunks, `STAGE` bytes or less in all, copied into one buffer
+    /// and not held: at the end the buffer is hashed in one call (or found
+    /// in the memo) and sent as the body, one frame instead of many. The
+    /// copy is the only one made.
+    Gathered(Vec<u8>),
+    /// A longer body, hashed as it arrives; its chunks are held by reference.
+    Incremental(Box<StagedHasher>),
+}
+
+/// An incremental hasher for bodies longer than `STAGE` that arrive in
+/// several chunks.
+///
+/// Chunks smaller than `STAGE` are gathered in one bounded buffer before
+/// they are hashed (a copy for hashing only: the frames held for the client
+/// are not copied), larger ones are hashed where they are.
 struct StagedHasher {
     hasher: blake3::Hasher,
     stage: Vec<u8>,
@@ -134,8 +151,8 @@ impl StagedHasher {
         if data.len() >= STAGE {
             self.hasher.update(data);
         } else {
-            if self.stage.capacity() == 0 {
-                self.stage.reserve_exact(STAGE);
+            if self.stage.capacity() < STAGE {
+                self.stage.reserve_exact(STAGE - self.stage.len());
             }
             self.stage.extend_from_slice(data);
         }
@@ -316,7 +333,7 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             parts,
             has_content_length: fields.has_content_length,
             held: Held::default(),
-            hasher: None,
+            hashing: Hashing::OneChunk,
             request,
             last_modified,
         },
@@ -355,7 +372,7 @@ where
         match ready!(body.as_mut().poll_frame(cx)) {
             Some(Ok(frame)) => {
                 let data = match frame.into_data() {
-                    Ok(data) => into_bytes(data),
+                    Ok(data) => data,
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
                             pending.held.push_trailers(trailers);
@@ -363,26 +380,29 @@ where
                         continue;
                     }
                 };
-                if data.is_empty() {
+                let len = data.remaining();
+                if len == 0 {
                     continue;
                 }
-                if pending.held.data_len().saturating_add(data.len()) > max {
-                    pending.held.push_data(data);
+                let read = pending.read_len();
+                if read.saturating_add(len) > max {
+                    pending.stop_gathering();
+                    pending.held.push_data(into_bytes(data));
                     let body = body_slot.take().expect("checked above");
                     let pending = pending_slot.take().expect("checked above");
                     return Poll::Ready(answer_unhashed(pending, Rest::Inner(body)));
                 }
-                hash_chunk(pending, &data);
-                pending.held.push_data(data);
+                take_chunk(pending, data, read, body.size_hint());
             }
             Some(Err(error)) => {
                 body_slot.take();
-                let pending = pending_slot.take().expect("checked above");
+                let mut pending = pending_slot.take().expect("checked above");
+                pending.stop_gathering();
                 return Poll::Ready(answer_unhashed(pending, Rest::Error(Some(error))));
             }
             None => {
                 body_slot.take();
-                if pending.request.is_head && pending.held.data_len() == 0 {
+                if pending.request.is_head && pending.read_len() == 0 {
                     // As in `on_response`: an empty HEAD answer is not hashed.
                     let pending = pending_slot.take().expect("checked above");
                     if !head_can_be_evaluated(&pending.request, pending.last_modified) {
@@ -394,20 +414,26 @@ where
                 let Pending {
                     mut parts,
                     has_content_length,
-                    held,
-                    hasher,
+                    mut held,
+                    hashing,
                     request,
                     last_modified,
                     ..
                 } = pending_slot.take().expect("checked above");
-                let policy = request.config.etag_policy;
-                let etag = match (hasher, held.only_chunk()) {
-                    (Some(hasher), _) => make_etag(&hasher.finalize(), policy),
-                    (None, Some(only)) if request.config.remember_recent_bodies => {
-                        memo::entity_tag(only, policy == EtagPolicy::Weak)
+                let config = &request.config;
+                let etag = match hashing {
+                    Hashing::Incremental(hasher) => {
+                        make_etag(&hasher.finalize(), config.etag_policy)
                     }
-                    (None, Some(only)) => make_etag(&blake3::hash(only), policy),
-                    (None, None) => make_etag(&EMPTY_BODY_HASH, policy),
+                    Hashing::Gathered(gathered) => {
+                        let etag = whole_body_etag(&gathered, config);
+                        held.push_data(Bytes::from(gathered));
+                        etag
+                    }
+                    Hashing::OneChunk => match held.only_chunk() {
+                        Some(only) => whole_body_etag(only, config),
+                        None => make_etag(&EMPTY_BODY_HASH, config.etag_policy),
+                    },
                 };
                 if held.has_trailers() {
                     if has_content_length {
@@ -422,26 +448,126 @@ where
     }
 }
 
-/// Hashes a chunk as it arrives. A body of one chunk is hashed in one call
-/// at the end (the fastest way to drive blake3 for small inputs), so the
-/// incremental hasher is only set up once a second chunk shows up.
-fn hash_chunk(pending: &mut Pending, data: &Bytes) {
-    if let Some(hasher) = &mut pending.hasher {
-        hasher.update(data);
-        return;
+impl Pending {
+    /// Bytes of body data read so far.
+    fn read_len(&self) -> usize {
+        match &self.hashing {
+            Hashing::Gathered(gathered) => self.held.data_len() + gathered.len(),
+            _ => self.held.data_len(),
+        }
     }
-    // Nothing held yet: this chunk may be the only one, and a body of one
-    // chunk needs no hasher (1.9 KiB, boxed) at all.
-    let Some(first) = pending.held.only_chunk() else {
-        return;
-    };
-    let mut hasher = Box::new(StagedHasher {
-        hasher: blake3::Hasher::new(),
-        stage: Vec::new(),
-    });
-    hasher.update(first);
-    hasher.update(data);
-    pending.hasher = Some(hasher);
+
+    /// The body will not be hashed whole in one call after all (it outgrew
+    /// the limit, or failed): what was gathered is held, as one chunk.
+    fn stop_gathering(&mut self) {
+        if let Hashing::Gathered(gathered) = &mut self.hashing {
+            let gathered = std::mem::take(gathered);
+            self.held.push_data(Bytes::from(gathered));
+            self.hashing = Hashing::OneChunk;
+        }
+    }
+}
+
+/// Takes a chunk of `len` bytes, `read` having been read before it, into
+/// the hashing: gathered (copied) while the body fits in `STAGE`, else held
+/// and hashed as it comes. `remaining` is the body's size hint for what
+/// follows the chunk, from which a gathering buffer is sized.
+#[inline]
+fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: SizeHint) {
+    let len = data.remaining();
+    match &mut pending.hashing {
+        Hashing::Gathered(gathered) if read + len <= STAGE => gather(gathered, data),
+        Hashing::Gathered(gathered) => {
+            // Too long to hash in one call: hash what was gathered (in one
+            // contiguous slice, the fast way), and hold it as one chunk.
+            let gathered = std::mem::take(gathered);
+            let mut hasher = Box::new(StagedHasher {
+                hasher: blake3::Hasher::new(),
+                stage: Vec::new(),
+            });
+            hasher.hasher.update(&gathered);
+            pending.held.push_data(Bytes::from(gathered));
+            let data = into_bytes(data);
+            hasher.update(&data);
+            pending.held.push_data(data);
+            pending.hashing = Hashing::Incremental(hasher);
+        }
+        Hashing::Incremental(hasher) => {
+            let data = into_bytes(data);
+            hasher.update(&data);
+            pending.held.push_data(data);
+        }
+        Hashing::OneChunk => match pending.held.take_only_chunk() {
+            // The first chunk: it may be the only one, hashed at the end
+            // where it lies.
+            None => pending.held.push_data(into_bytes(data)),
+            Some(first) if read + len <= STAGE => {
+                let mut gathered = Vec::with_capacity(gathering_capacity(read + len, remaining));
+                gathered.extend_from_slice(&first);
+                drop(first);
+                gather(&mut gathered, data);
+                pending.hashing = Hashing::Gathered(gathered);
+            }
+            Some(first) => {
+                let mut hasher = Box::new(StagedHasher {
+                    hasher: blake3::Hasher::new(),
+                    stage: Vec::new(),
+                });
+                hasher.update(&first);
+                pending.held.push_data(first);
+                let data = into_bytes(data);
+                hasher.update(&data);
+                pending.held.push_data(data);
+                pending.hashing = Hashing::Incremental(hasher);
+            }
+        },
+    }
+}
+
+/// Copies a chunk to the end of the gathered bytes, which the caller keeps
+/// within `STAGE`.
+#[inline]
+fn gather<D: Buf>(gathered: &mut Vec<u8>, mut data: D) {
+    let wanted = gathered.len() + data.remaining();
+    if wanted > gathered.capacity() {
+        // Grows geometrically, but never past `STAGE`.
+        let capacity = (2 * gathered.capacity()).clamp(wanted, STAGE.max(wanted));
+        gathered.reserve_exact(capacity - gathered.len());
+    }
+    while data.has_remaining() {
+        let piece = data.chunk();
+        let n = piece.len();
+        gathered.extend_from_slice(piece);
+        data.advance(n);
+    }
+}
+
+/// Room for the whole body when its size hint promises it fits in `STAGE`
+/// (the buffer then becomes the body sent, with no slack); otherwise room to
+/// double, within `STAGE`.
+fn gathering_capacity(seen: usize, remaining: SizeHint) -> usize {
+    let promised = remaining
+        .upper()
+        .and_then(|upper| usize::try_from(upper).ok())
+        .and_then(|upper| upper.checked_add(seen));
+    match promised {
+        Some(total) if total <= STAGE => total,
+        _ => {
+            let lower = usize::try_from(remaining.lower()).unwrap_or(usize::MAX);
+            seen.saturating_add(lower.max(seen)).min(STAGE)
+        }
+    }
+}
+
+/// The entity-tag of a body held in one slice: remembered, or hashed in one
+/// call.
+fn whole_body_etag(body: &[u8], config: &Config) -> EntityTag {
+    let weak = config.etag_policy == EtagPolicy::Weak;
+    if config.remember_recent_bodies {
+        memo::entity_tag(body, weak)
+    } else {
+        EntityTag::from_hash(&blake3::hash(body), weak)
+    }
 }
 
 /// Makes `Content-Length` state the exact length read.
@@ -815,7 +941,8 @@ mod tests {
     }
 
     /// Every request moves the future a few times: it should not carry the
-    /// preconditions of the rare conditional request inline.
+    /// preconditions of the rare conditional request inline (they took 160
+    /// bytes). The bound has room for the buffer that gathers small chunks.
     #[test]
     fn the_future_adds_little_to_the_inner_future() {
         type Body = http_body_util::Full<Bytes>;
@@ -823,7 +950,7 @@ mod tests {
         let inner = std::mem::size_of::<Inner>();
         let ours = std::mem::size_of::<ResponseFuture<Inner, Body>>();
         assert!(
-            ours <= inner + 136,
+            ours <= inner + 152,
             "ResponseFuture is {ours} bytes around a {inner}-byte future"
         );
     }

@@ -196,7 +196,7 @@ impl<L> ConditionalLayer<L> {
     /// yes).
     ///
     /// Most GETs of a resource get the same bytes as the one before. For a
-    /// body of 16 KiB or less that arrives in one chunk, the layer keeps a
+    /// body of 16 KiB or less (in one chunk or several), the layer keeps a
     /// copy of recent bodies and their tags, per thread (at most 32 bodies,
     /// 512 KiB), and a body equal to a kept copy, byte for byte, gets the
     /// remembered tag: comparing runs at memory speed, where blake3 hashes

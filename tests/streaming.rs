@@ -98,6 +98,23 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
             ),
         )
         .route(
+            "/hinted/{n}/{chunk}/{hint}",
+            get(
+                |axum::extract::Path((n, chunk, hint)): axum::extract::Path<(
+                    usize,
+                    usize,
+                    u64,
+                )>| async move {
+                    let data = patterned(n);
+                    let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
+                    Body::new(Hinted {
+                        inner: FramesBody::chunks(chunks),
+                        hint: SizeHint::with_exact(hint),
+                    })
+                },
+            ),
+        )
+        .route(
             "/channel",
             get(|State(tap): State<Tap>| async move { Body::new(tap.body()) }),
         )
@@ -121,6 +138,29 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
         .layer(layer)
 }
 
+/// A body whose size hint says whatever the test tells it to, true or not:
+/// the layer sizes its buffers from hints and must not trust them.
+struct Hinted {
+    inner: FramesBody,
+    hint: SizeHint,
+}
+
+impl http_body::Body for Hinted {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.hint
+    }
+}
+
 async fn server(layer: ConditionalLayer) -> (SocketAddr, TapRx) {
     let (tap, rx) = tap();
     (serve_router(app(layer, tap)).await, rx)
@@ -140,6 +180,18 @@ async fn client_gets_exactly_the_bytes_of_the_handler() {
         "/exact/1000000",
         "/stream/20000/1",
         "/stream/300000/4093",
+        // Small chunks up to 16 KiB are gathered into one; past that the
+        // gathered bytes become the hasher's stage.
+        "/stream/1000/3",
+        "/stream/16384/256",
+        "/stream/16385/256",
+        "/stream/16400/8000",
+        "/stream/40000/16383",
+        // Size hints that lie, low and high.
+        "/hinted/16384/100/20",
+        "/hinted/16500/100/20",
+        "/hinted/5000/7/16384",
+        "/hinted/100000/1000/1",
     ] {
         let response = http_get(addr, path).await;
         let n: usize = path.split('/').nth(2).unwrap().parse().unwrap();
@@ -405,4 +457,114 @@ async fn default_limit_is_four_mebibytes() {
     .await;
     assert!(over.body == patterned(DEFAULT_MAX_BODY_SIZE + 1));
     assert!(!over.has("etag"));
+}
+
+// --- How the frames go out ---------------------------------------------------
+
+/// The data frames a layered service sends for a body of `n` bytes in chunks
+/// of `chunk`, and its entity-tag.
+async fn frames_sent(layer: ConditionalLayer, n: usize, chunk: usize) -> (Vec<Bytes>, String) {
+    use tower::ServiceExt;
+    let service = layer.layer(tower::service_fn(
+        move |_req: http::Request<()>| async move {
+            let data = patterned(n);
+            let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
+            Ok::<_, std::convert::Infallible>(http::Response::new(FramesBody::chunks(chunks)))
+        },
+    ));
+    let response = service.oneshot(http::Request::new(())).await.unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = body.frame().await {
+        frames.push(frame.unwrap().into_data().unwrap());
+    }
+    (frames, etag)
+}
+
+/// A body of up to 16 KiB in small chunks was copied together to be hashed
+/// in one call; that copy goes out as one frame, in place of the chunks. A
+/// longer one goes out as the copy of its start (the chunks up to 16 KiB),
+/// then in the chunks it came in (held, not copied).
+#[tokio::test]
+async fn small_chunks_go_out_gathered_into_one_frame() {
+    for remember in [true, false] {
+        let layer = ConditionalLayer::new().remember_recent_bodies(remember);
+        for (n, chunk, expected_frames) in [
+            (1000, 3, 1),
+            (16384, 256, 1),
+            (16384, 16383, 1),
+            (16385, 256, 2),
+            (20000, 1000, 5),
+            (40000, 16383, 3),
+            (300, 300, 1),
+        ] {
+            for round in 0..2 {
+                let (frames, etag) = frames_sent(layer.clone(), n, chunk).await;
+                let what = format!("{n} B in chunks of {chunk}, memo {remember}, round {round}");
+                assert_eq!(frames.len(), expected_frames, "{what}");
+                assert!(frames.concat() == patterned(n), "{what}: bytes differ");
+                assert_eq!(etag, expected_etag(&patterned(n)), "{what}");
+            }
+        }
+    }
+}
+
+/// A body that yields the given frames and errors in order.
+struct Scripted(std::collections::VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+
+impl http_body::Body for Scripted {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+/// Chunks read before a body fails reach the client before the error, also
+/// when they were gathered to be hashed together, or gathered and then held.
+#[tokio::test]
+async fn bytes_read_before_an_error_go_out_before_it() {
+    use tower::ServiceExt;
+    for chunks in [
+        vec!["partial"],
+        vec!["partial", " data"],
+        vec!["a", "b", "c", "d"],
+    ]
+    .into_iter()
+    .chain([vec!["x"; 20_000]])
+    {
+        let sent: String = chunks.concat();
+        let service =
+            ConditionalLayer::new().layer(tower::service_fn(move |_req: http::Request<()>| {
+                let script = chunks
+                    .iter()
+                    .map(|chunk| Ok(Frame::data(Bytes::from(chunk.to_string()))))
+                    .chain([Err(std::io::Error::other("the database went away"))])
+                    .collect();
+                let body = Scripted(script);
+                async move { Ok::<_, std::convert::Infallible>(http::Response::new(body)) }
+            }));
+        let response = service.oneshot(http::Request::new(())).await.unwrap();
+        assert!(!response.headers().contains_key("etag"));
+        let mut body = response.into_body();
+        let mut got = Vec::new();
+        let error = loop {
+            match body.frame().await {
+                Some(Ok(frame)) => got.extend_from_slice(&frame.into_data().unwrap()),
+                Some(Err(error)) => break error,
+                None => panic!("{} B: the body ended without its error", sent.len()),
+            }
+        };
+        assert_eq!(error.to_string(), "the database went away");
+        assert!(
+            got == sent.as_bytes(),
+            "{} B: bytes before the error differ",
+            sent.len()
+        );
+    }
 }
