@@ -368,6 +368,8 @@ where
     let body = body_slot.as_mut().expect("polled after completion");
     let pending = pending_slot.as_mut().expect("polled after completion");
     let max = pending.request.config.max_body_size;
+    // While gathering, nothing is held: the gathered bytes are all read.
+    let gather_limit = STAGE.min(max);
     loop {
         match ready!(body.as_mut().poll_frame(cx)) {
             Some(Ok(frame)) => {
@@ -383,6 +385,13 @@ where
                 let len = data.remaining();
                 if len == 0 {
                     continue;
+                }
+                // The common step of a body in small chunks, first.
+                if let Hashing::Gathered(gathered) = &mut pending.hashing {
+                    if gathered.len() + len <= gather_limit {
+                        gather(gathered, data);
+                        continue;
+                    }
                 }
                 let read = pending.read_len();
                 if read.saturating_add(len) > max {
@@ -528,11 +537,15 @@ fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: Si
 /// within `STAGE`.
 #[inline]
 fn gather<D: Buf>(gathered: &mut Vec<u8>, mut data: D) {
-    let wanted = gathered.len() + data.remaining();
-    if wanted > gathered.capacity() {
-        // Grows geometrically, but never past `STAGE`.
-        let capacity = (2 * gathered.capacity()).clamp(wanted, STAGE.max(wanted));
-        gathered.reserve_exact(capacity - gathered.len());
+    let len = data.remaining();
+    if gathered.capacity() - gathered.len() < len {
+        make_room(gathered, len);
+    }
+    let piece = data.chunk();
+    if piece.len() == len {
+        // Contiguous, as `Bytes` always is.
+        gathered.extend_from_slice(piece);
+        return;
     }
     while data.has_remaining() {
         let piece = data.chunk();
@@ -540,6 +553,15 @@ fn gather<D: Buf>(gathered: &mut Vec<u8>, mut data: D) {
         gathered.extend_from_slice(piece);
         data.advance(n);
     }
+}
+
+/// Grows a gathering buffer geometrically, but not past `STAGE` unless `len`
+/// more bytes need it.
+#[cold]
+fn make_room(gathered: &mut Vec<u8>, len: usize) {
+    let wanted = gathered.len() + len;
+    let capacity = (2 * gathered.capacity()).clamp(wanted, STAGE.max(wanted));
+    gathered.reserve_exact(capacity - gathered.len());
 }
 
 /// Room for the whole body when its size hint promises it fits in `STAGE`
