@@ -926,12 +926,22 @@ where
         ResourceState::Current(validators) => Some(Some(validators)),
     };
     let Some(current) = current else {
-        return BeforeHandler::Call(start(&mut service, request, config, preconditions, None));
+        return BeforeHandler::Call(start(
+            &mut service,
+            request,
+            config,
+            preconditions.boxed(),
+            None,
+        ));
     };
     match preconditions.evaluate(request.method(), current.as_ref()) {
-        Evaluation::Proceed => {
-            BeforeHandler::Call(start(&mut service, request, config, preconditions, current))
-        }
+        Evaluation::Proceed => BeforeHandler::Call(start(
+            &mut service,
+            request,
+            config,
+            preconditions.boxed(),
+            current,
+        )),
         Evaluation::NotModified => BeforeHandler::Answer(early_answer(
             StatusCode::NOT_MODIFIED,
             not_modified_headers(current.as_ref()),

@@ -327,6 +327,27 @@ impl Preconditions {
         }
     }
 
+    /// [`Preconditions::from_headers`], boxed, or `None` when the request
+    /// has none (nearly every request): then nothing is built, moved or
+    /// dropped.
+    pub(crate) fn boxed_from_headers(headers: &HeaderMap) -> Option<Box<Self>> {
+        let any = headers.keys().any(|name| {
+            *name == IF_NONE_MATCH
+                || *name == IF_MODIFIED_SINCE
+                || *name == IF_MATCH
+                || *name == IF_UNMODIFIED_SINCE
+        });
+        if !any {
+            return None;
+        }
+        Self::from_headers(headers).boxed()
+    }
+
+    /// Boxed, or `None` when empty.
+    pub(crate) fn boxed(self) -> Option<Box<Self>> {
+        (!self.is_empty()).then(|| Box::new(self))
+    }
+
     /// Whether the request carries no precondition this crate evaluates.
     ///
     /// ```
@@ -438,6 +459,42 @@ mod tests {
     const T0_ASCTIME: &str = "Sun Nov  6 08:49:37 1994";
     const BEFORE_T0: &str = "Sun, 06 Nov 1994 08:49:36 GMT";
     const AFTER_T0: &str = "Sun, 06 Nov 1994 08:49:38 GMT";
+
+    /// The quick check agrees with the full reading: boxed exactly when
+    /// `from_headers` finds something to evaluate.
+    #[test]
+    fn boxed_only_when_there_is_something_to_evaluate() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("accept", "*/*"), ("host", "example.com")],
+            &[("if-none-match", "\"a\"")],
+            &[("if-match", "*")],
+            &[("if-modified-since", T0)],
+            &[("if-unmodified-since", T0)],
+            &[("if-modified-since", "yesterday")],
+            &[("if-unmodified-since", T0), ("if-unmodified-since", T0)],
+            &[("accept", "*/*"), ("if-none-match", "W/\"b\"")],
+        ];
+        for fields in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in *fields {
+                headers.append(
+                    http::header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            let full = Preconditions::from_headers(&headers);
+            let boxed = Preconditions::boxed_from_headers(&headers);
+            assert_eq!(boxed.is_some(), !full.is_empty(), "{fields:?}");
+            if let Some(boxed) = boxed {
+                assert_eq!(format!("{boxed:?}"), format!("{full:?}"), "{fields:?}");
+            }
+        }
+        let mut conditional = HeaderMap::new();
+        conditional.insert(IF_NONE_MATCH, HeaderValue::from_static("\"a\""));
+        assert!(Preconditions::boxed_from_headers(&conditional).is_some());
+        assert!(Preconditions::boxed_from_headers(&HeaderMap::new()).is_none());
+    }
 
     fn t0() -> SystemTime {
         httpdate::parse_http_date(T0).unwrap()

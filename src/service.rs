@@ -127,7 +127,7 @@ pub(crate) fn start<S, ReqBody, ResBody>(
     inner: &mut S,
     mut request: Request<ReqBody>,
     config: Config,
-    preconditions: Preconditions,
+    preconditions: Option<Box<Preconditions>>,
     looked_up: Option<Validators>,
 ) -> ResponseFuture<S::Future, ResBody>
 where
@@ -145,7 +145,7 @@ where
         *request.method_mut() = Method::GET;
     }
     let facts = RequestFacts {
-        preconditions: (!preconditions.is_empty()).then(|| Box::new(preconditions)),
+        preconditions,
         is_head,
         config,
         looked_up: looked_up.map(Box::new),
@@ -172,7 +172,7 @@ where
         if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let preconditions = Preconditions::from_headers(request.headers());
+        let preconditions = Preconditions::boxed_from_headers(request.headers());
         start(&mut self.inner, request, self.config, preconditions, None)
     }
 }
