@@ -10,7 +10,8 @@
 //! - `/json/1k`, `/json/1m`: a JSON document of exactly 1 KiB and 1 MiB,
 //!   built once at start-up and served from memory. With `LAYER=on` (the
 //!   default) these routes are behind `ConditionalLayer::new()` (default
-//!   settings: strong blake3 ETags, 4 MiB limit), with `LAYER=off` not.
+//!   settings: strong blake3 ETags, 4 MiB limit), with `LAYER=off` not, and
+//!   with `LAYER=no-memo` behind the layer with its memo of recent bodies off.
 //! - `/fresh/1k`: the 1 KiB document with a request counter written into
 //!   its first record, so every response has other bytes, as from a
 //!   handler that renders per request (the layer's memo of recent bodies
@@ -165,7 +166,16 @@ fn generated(total: usize, paced: bool) -> Response {
         .into_response()
 }
 
-fn app(layer: bool) -> Router {
+/// Which layer the covered routes get.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Off,
+    On,
+    /// `ConditionalLayer::new().remember_recent_bodies(false)`.
+    NoMemo,
+}
+
+fn app(mode: Mode) -> Router {
     let documents = Documents {
         one_k: json_document(KIB),
         one_m: json_document(MIB),
@@ -186,7 +196,9 @@ fn app(layer: bool) -> Router {
         .route("/stream/8m", get(|| async { generated(8 * MIB, false) }))
         .route("/stream/1g", get(|| async { generated(1024 * MIB, false) }))
         .route("/paced/8m", get(|| async { generated(8 * MIB, true) }));
-    let covered = if layer {
+    let covered = if mode == Mode::NoMemo {
+        covered.layer(ConditionalLayer::new().remember_recent_bodies(false))
+    } else if mode == Mode::On {
         covered.layer(ConditionalLayer::new())
     } else {
         covered
@@ -213,10 +225,11 @@ fn app(layer: bool) -> Router {
 
 #[tokio::main]
 async fn main() {
-    let layer = match std::env::var("LAYER").as_deref() {
-        Ok("on") | Err(_) => true,
-        Ok("off") => false,
-        Ok(other) => panic!("LAYER must be on or off, not {other:?}"),
+    let mode = match std::env::var("LAYER").as_deref() {
+        Ok("on") | Err(_) => Mode::On,
+        Ok("off") => Mode::Off,
+        Ok("no-memo") => Mode::NoMemo,
+        Ok(other) => panic!("LAYER must be on, off or no-memo, not {other:?}"),
     };
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
@@ -228,7 +241,11 @@ async fn main() {
     println!(
         "listening on http://{} (layer {})",
         listener.local_addr().unwrap(),
-        if layer { "on" } else { "off" }
+        match mode {
+            Mode::On => "on",
+            Mode::Off => "off",
+            Mode::NoMemo => "on, memo off",
+        }
     );
-    axum::serve(listener, app(layer)).await.unwrap();
+    axum::serve(listener, app(mode)).await.unwrap();
 }

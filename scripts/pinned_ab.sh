@@ -9,6 +9,11 @@
 #   scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
 #   DOC=1m ROUNDS=5 scripts/pinned_ab.sh
 #   ROUTE=fresh MODES="off on" scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
+#   MODES="on on-304" scripts/pinned_ab.sh             # 200s against 304s, layer on
+#
+# Modes: off, on, no-memo (the layer without its memo of recent bodies),
+# manual (the hand-written SHA-256 route, no layer), on-304 (layer on, every
+# request revalidates with the ETag of a first GET, so every answer is a 304).
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
@@ -26,7 +31,9 @@ cargo build --quiet --release --example load_target
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
     layer=$mode path=/$ROUTE/$DOC
+    headers=()
     if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
+    if [ "$mode" = on-304 ]; then layer=on; fi
     LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 target/release/examples/load_target \
       >/dev/null 2>&1 &
     pid=$!
@@ -34,8 +41,13 @@ for round in $(seq "$ROUNDS"); do
       curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
       sleep 0.1
     done
+    if [ "$mode" = on-304 ]; then
+      etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
+        | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+      headers=(-H "If-None-Match: $etag")
+    fi
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    out=$(taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$PORT$path")
+    out=$(taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "${headers[@]}" "http://127.0.0.1:$PORT$path")
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     kill "$pid"
     wait "$pid" 2>/dev/null || true
