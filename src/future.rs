@@ -127,7 +127,8 @@ enum Hashing {
     /// in the memo) and sent as the body, one frame instead of many. The
     /// copy is the only one made.
     Gathered(Vec<u8>),
-    /// A longer body, hashed as it arrives; its chunks are held by reference.
+    /// A longer body, hashed as it arrives. Its chunks are held by
+    /// reference, after the copy of its start when that was gathered.
     Incremental(Box<StagedHasher>),
 }
 
@@ -481,11 +482,13 @@ impl Pending {
 /// the hashing: gathered (copied) while the body fits in `STAGE`, else held
 /// and hashed as it comes. `remaining` is the body's size hint for what
 /// follows the chunk, from which a gathering buffer is sized.
+///
+/// A chunk that still fits a gathering buffer never gets here: the caller
+/// copies it in first.
 #[inline]
 fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: SizeHint) {
     let len = data.remaining();
     match &mut pending.hashing {
-        Hashing::Gathered(gathered) if read + len <= STAGE => gather(gathered, data),
         Hashing::Gathered(gathered) => {
             // Too long to hash in one call: hash what was gathered (in one
             // contiguous slice, the fast way), and hold it as one chunk.
@@ -565,9 +568,11 @@ fn make_room(gathered: &mut Vec<u8>, len: usize) {
 }
 
 /// Room for the whole body when its size hint promises it fits in `STAGE`
-/// (the buffer then becomes the body sent, with no slack); otherwise room to
-/// double, within `STAGE`.
+/// (the buffer then becomes the body sent, with no slack); otherwise room
+/// for what the hint says is left, or to double, and for 1 KiB at least (so
+/// that tiny chunks do not regrow it five times), within `STAGE`.
 fn gathering_capacity(seen: usize, remaining: SizeHint) -> usize {
+    const SMALLEST: usize = 1024;
     let promised = remaining
         .upper()
         .and_then(|upper| usize::try_from(upper).ok())
@@ -576,7 +581,7 @@ fn gathering_capacity(seen: usize, remaining: SizeHint) -> usize {
         Some(total) if total <= STAGE => total,
         _ => {
             let lower = usize::try_from(remaining.lower()).unwrap_or(usize::MAX);
-            seen.saturating_add(lower.max(seen)).min(STAGE)
+            seen.saturating_add(lower.max(seen)).clamp(SMALLEST, STAGE)
         }
     }
 }

@@ -80,9 +80,10 @@
 //! The bytes and trailers the client receives are exactly those the inner
 //! service produced; an error of the inner body reaches the client as an
 //! error (never as a complete response with an `ETag`). Only the chunking may
-//! differ: a body of up to 16 KiB that arrives in several chunks is copied
-//! together to be hashed in one call (blake3 is several times slower fed a
-//! few hundred bytes at a time), and that copy is sent as one chunk.
+//! differ: the chunks of a body's first 16 KiB are copied together to be
+//! hashed in one call (blake3 is several times slower fed a few hundred
+//! bytes at a time), and that copy is sent as one chunk, followed by the
+//! rest of the body (if any) in the chunks it came in.
 //!
 //! # HEAD
 //!
