@@ -511,17 +511,80 @@ async fn small_chunks_go_out_gathered_into_one_frame() {
 }
 
 /// A body that yields the given frames and errors in order.
-struct Scripted(std::collections::VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+struct Scripted<D = Bytes>(std::collections::VecDeque<Result<Frame<D>, std::io::Error>>);
 
-impl http_body::Body for Scripted {
-    type Data = Bytes;
+impl<D: bytes::Buf + Unpin> http_body::Body for Scripted<D> {
+    type Data = D;
     type Error = std::io::Error;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    ) -> std::task::Poll<Option<Result<Frame<D>, Self::Error>>> {
         std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+/// Data in two pieces, whose `chunk()` is shorter than `remaining()`.
+type Split = bytes::buf::Chain<Bytes, Bytes>;
+
+fn split(piece: &[u8]) -> Split {
+    use bytes::Buf;
+    let half = piece.len() / 2;
+    Bytes::copy_from_slice(&piece[..half]).chain(Bytes::copy_from_slice(&piece[half..]))
+}
+
+/// Data types other than `Bytes` may come in pieces (`Buf::chunk` is only
+/// the first): every piece is sent and hashed, whether the chunks are
+/// gathered, held, cut off by the limit, or followed by an error.
+#[tokio::test]
+async fn data_in_several_pieces_is_sent_and_hashed_whole() {
+    use tower::ServiceExt;
+    for (n, chunk, limit, fails) in [
+        (1000, 10, DEFAULT_MAX_BODY_SIZE, false),
+        (1000, 1000, DEFAULT_MAX_BODY_SIZE, false),
+        (20000, 1000, DEFAULT_MAX_BODY_SIZE, false),
+        (1000, 10, 500, false),
+        (1000, 10, DEFAULT_MAX_BODY_SIZE, true),
+    ] {
+        let what = format!("{n} B in chunks of {chunk}, limit {limit}, fails {fails}");
+        let service =
+            ConditionalLayer::new()
+                .max_body_size(limit)
+                .layer(tower::service_fn(move |_req: http::Request<()>| {
+                    let data = patterned(n);
+                    let mut script: std::collections::VecDeque<_> = data
+                        .chunks(chunk)
+                        .map(|piece| Ok(Frame::data(split(piece))))
+                        .collect();
+                    if fails {
+                        script.push_back(Err(std::io::Error::other("cut")));
+                    }
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(Scripted(script)))
+                    }
+                }));
+        let response = service.oneshot(http::Request::new(())).await.unwrap();
+        let etag = response
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let mut body = response.into_body();
+        let mut got = Vec::new();
+        let mut failed = false;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => got.extend_from_slice(&frame.into_data().unwrap()),
+                Err(_) => failed = true,
+            }
+        }
+        assert!(got == patterned(n), "{what}: bytes differ");
+        assert_eq!(failed, fails, "{what}");
+        if fails || n > limit {
+            assert_eq!(etag, None, "{what}");
+        } else {
+            assert_eq!(etag, Some(expected_etag(&patterned(n))), "{what}");
+        }
     }
 }
 
