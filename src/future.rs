@@ -144,6 +144,14 @@ struct StagedHasher {
 }
 
 impl StagedHasher {
+    /// Boxed: 1.9 KiB that bodies of one chunk, or gathered, never need.
+    fn boxed() -> Box<Self> {
+        Box::new(Self {
+            hasher: blake3::Hasher::new(),
+            stage: Vec::new(),
+        })
+    }
+
     fn update(&mut self, data: &[u8]) {
         if !self.stage.is_empty() && self.stage.len() + data.len() > STAGE {
             self.hasher.update(&self.stage);
@@ -493,10 +501,7 @@ fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: Si
             // Too long to hash in one call: hash what was gathered (in one
             // contiguous slice, the fast way), and hold it as one chunk.
             let gathered = std::mem::take(gathered);
-            let mut hasher = Box::new(StagedHasher {
-                hasher: blake3::Hasher::new(),
-                stage: Vec::new(),
-            });
+            let mut hasher = StagedHasher::boxed();
             hasher.hasher.update(&gathered);
             pending.held.push_data(Bytes::from(gathered));
             let data = into_bytes(data);
@@ -521,10 +526,7 @@ fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: Si
                 pending.hashing = Hashing::Gathered(gathered);
             }
             Some(first) => {
-                let mut hasher = Box::new(StagedHasher {
-                    hasher: blake3::Hasher::new(),
-                    stage: Vec::new(),
-                });
+                let mut hasher = StagedHasher::boxed();
                 hasher.update(&first);
                 pending.held.push_data(first);
                 let data = into_bytes(data);
