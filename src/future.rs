@@ -410,7 +410,12 @@ where
                     let pending = pending_slot.take().expect("checked above");
                     return Poll::Ready(answer_unhashed(pending, Rest::Inner(body)));
                 }
-                take_chunk(pending, data, read, body.size_hint());
+                if read == 0 {
+                    // The first chunk, maybe the only one: held as it came.
+                    pending.held.push_data(into_bytes(data));
+                    continue;
+                }
+                take_chunk(pending, data, read, || body.size_hint());
             }
             Some(Err(error)) => {
                 body_slot.take();
@@ -486,15 +491,20 @@ impl Pending {
     }
 }
 
-/// Takes a chunk of `len` bytes, `read` having been read before it, into
-/// the hashing: gathered (copied) while the body fits in `STAGE`, else held
-/// and hashed as it comes. `remaining` is the body's size hint for what
-/// follows the chunk, from which a gathering buffer is sized.
+/// Takes a chunk of `len` bytes, `read` (not 0) having been read before it,
+/// into the hashing: gathered (copied) while the body fits in `STAGE`, else
+/// held and hashed as it comes. `remaining` gives the body's size hint for
+/// what follows the chunk, from which a gathering buffer is sized.
 ///
-/// A chunk that still fits a gathering buffer never gets here: the caller
-/// copies it in first.
+/// The first chunk, and one that still fits a gathering buffer, never get
+/// here: the caller handles them first.
 #[inline]
-fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: SizeHint) {
+fn take_chunk<D: Buf>(
+    pending: &mut Pending,
+    data: D,
+    read: usize,
+    remaining: impl FnOnce() -> SizeHint,
+) {
     let len = data.remaining();
     match &mut pending.hashing {
         Hashing::Gathered(gathered) => {
@@ -515,11 +525,10 @@ fn take_chunk<D: Buf>(pending: &mut Pending, data: D, read: usize, remaining: Si
             pending.held.push_data(data);
         }
         Hashing::OneChunk => match pending.held.take_only_chunk() {
-            // The first chunk: it may be the only one, hashed at the end
-            // where it lies.
             None => pending.held.push_data(into_bytes(data)),
             Some(first) if read + len <= STAGE => {
-                let mut gathered = Vec::with_capacity(gathering_capacity(read + len, remaining));
+                let capacity = gathering_capacity(read + len, remaining());
+                let mut gathered = Vec::with_capacity(capacity);
                 gathered.extend_from_slice(&first);
                 drop(first);
                 gather(&mut gathered, data);
