@@ -121,6 +121,8 @@ def main():
         functions = FUNCTIONS.get(group, FUNCTIONS["200"] if group.startswith("200_") else [])
         if group.endswith("_fresh") or group in GATHERED:
             functions = functions + ["layer_no_memo"]
+        if group.endswith("_fresh"):
+            functions = functions + ["set_header"]
         for function in functions:
             results[(group, function)] = profile(binary, group, function, args.keep)
             print(f"  {group}/{function}: {results[(group, function)]:,.0f} Ir",
@@ -151,12 +153,15 @@ def main():
     fresh = [g for g in args.groups if g.endswith("_fresh") and (g, "layer_no_memo") in results]
     if fresh:
         print("| group (other bytes every request) | layer, memo on (misses) "
-              "| layer, memo off | what a miss costs |")
-        print("|---|---:|---:|---:|")
+              "| layer, memo off | what a miss costs "
+              "| tower-http SetResponseHeader, a tag built per response: set_header - bare |")
+        print("|---|---:|---:|---:|---:|")
         for group in fresh:
             on, off = results.get((group, "layer")), results[(group, "layer_no_memo")]
+            floor, bare = results.get((group, "set_header")), results.get((group, "bare"))
+            floor = "-" if floor is None or bare is None else f"{floor - bare:,.0f}"
             if on is not None:
-                print(f"| {group} | {on:,.0f} | {off:,.0f} | {on - off:,.0f} |")
+                print(f"| {group} | {on:,.0f} | {off:,.0f} | {on - off:,.0f} | {floor} |")
         print()
     print("| group | bare | layer | Ir | layer - bare |")
     print("|---|---|---|---:|---:|")

@@ -15,7 +15,9 @@
 //!   gets other bytes (the inner service cycles through 256 bodies of the
 //!   size), so the layer's memo of recent bodies never has them and every
 //!   body is hashed; `layer_no_memo` is the same with the memo turned off,
-//!   and `blake3` hashes the same 256 bodies in turn.
+//!   and `blake3` hashes the same 256 bodies in turn. `set_header` is the
+//!   floor under any tagging middleware: tower-http's `SetResponseHeader`
+//!   adding a tag built per response, without hashing or holding the body.
 //!   The plain `200_<size>_x1` groups serve the same bytes every time, which
 //!   the memo answers after two requests for bodies of up to 16 KiB.
 //! - `200_<size>_typed` (0 B, 128 B, 1 KiB, one chunk): the same, with a
@@ -313,6 +315,16 @@ fn bench_200_fresh(c: &mut Criterion, rt: &Runtime, len: usize, label: &str) {
     group.bench_function("layer_no_memo", |b| {
         b.iter(|| drive(rt, &without_memo, get()))
     });
+    // The floor under any middleware that tags responses: tower-http's
+    // `SetResponseHeader` putting a made-up tag of the same length on each
+    // response (a value built per response, as a content hash's must be),
+    // with no hashing and no body held.
+    let set_header = tower_http::set_header::SetResponseHeaderLayer::overriding(
+        ETAG,
+        |_: &Response<Full<Bytes>>| HeaderValue::from_bytes(b"\"0123456789abcdefghijkl\"").ok(),
+    )
+    .layer(bare.clone());
+    group.bench_function("set_header", |b| b.iter(|| drive(rt, &set_header, get())));
     // The same bodies in turn, so the reference reads them from the same
     // level of the cache as the layer does (256 x 16 KiB is past L2).
     let mut turn = 0;
