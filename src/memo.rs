@@ -88,7 +88,7 @@ pub(crate) fn entity_tag(data: &[u8], weak: bool) -> EntityTag {
 
 fn entity_tag_with(sets: &mut Vec<Set>, data: &[u8], fingerprint: u64, weak: bool) -> EntityTag {
     if sets.is_empty() {
-        sets.resize_with(SETS, Set::default);
+        make_sets(sets);
     }
     // The top bits: the final multiply of `fingerprint` mixes them best.
     let index = (fingerprint >> (64 - SETS.trailing_zeros())) as usize;
@@ -109,27 +109,50 @@ fn entity_tag_with(sets: &mut Vec<Set>, data: &[u8], fingerprint: u64, weak: boo
     let key = u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default()) | 1;
     if let Some(seen) = set.misses.iter_mut().find(|seen| **seen == key) {
         *seen = 0;
-        let way = set
-            .ways
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(1 - set.recent);
-        let mut tags = [None, None];
-        tags[usize::from(weak)] = Some(tag.clone());
-        if let Some(slot) = set.ways.get_mut(way) {
-            *slot = Some(Remembered {
-                fingerprint,
-                content: data.into(),
-                hash,
-                tags,
-            });
-            set.recent = way;
-        }
+        remember(set, data, fingerprint, hash, &tag, weak);
     } else if let Some(slot) = set.misses.get_mut(set.next_miss) {
         *slot = key;
         set.next_miss = 1 - set.next_miss;
     }
     tag
+}
+
+/// Copies a body in, in place of the way used least recently. Out of line:
+/// rare, and its code (a copy, an allocation, the old body's drop) would
+/// otherwise sit among the instructions every request runs.
+#[cold]
+#[inline(never)]
+fn remember(
+    set: &mut Set,
+    data: &[u8],
+    fingerprint: u64,
+    hash: blake3::Hash,
+    tag: &EntityTag,
+    weak: bool,
+) {
+    let way = set
+        .ways
+        .iter()
+        .position(Option::is_none)
+        .unwrap_or(1 - set.recent);
+    let mut tags = [None, None];
+    tags[usize::from(weak)] = Some(tag.clone());
+    if let Some(slot) = set.ways.get_mut(way) {
+        *slot = Some(Remembered {
+            fingerprint,
+            content: data.into(),
+            hash,
+            tags,
+        });
+        set.recent = way;
+    }
+}
+
+/// Once per thread.
+#[cold]
+#[inline(never)]
+fn make_sets(sets: &mut Vec<Set>) {
+    sets.resize_with(SETS, Set::default);
 }
 
 /// A cheap summary of `data`: its length and four words spread over it.
