@@ -124,8 +124,8 @@ enum Hashing {
     OneChunk,
     /// Several chunks, `STAGE` bytes or less in all, copied into one buffer
     /// and not held: at the end the buffer is hashed in one call (or found
-    /// in the memo) and sent as the body, one frame instead of many. The
-    /// copy is the only one made.
+    /// in the memo) and sent as the body, one frame instead of many. It is
+    /// the only copy the response needs (the memo may keep one of its own).
     Gathered(Vec<u8>),
     /// A longer body, hashed as it arrives. Its chunks are held by
     /// reference, after the copy of its start when that was gathered.
