@@ -508,16 +508,10 @@ fn take_chunk<D: Buf>(
     let len = data.remaining();
     match &mut pending.hashing {
         Hashing::Gathered(gathered) => {
-            // Too long to hash in one call: hash what was gathered (in one
-            // contiguous slice, the fast way), and hold it as one chunk.
-            let gathered = std::mem::take(gathered);
-            let mut hasher = StagedHasher::boxed();
-            hasher.hasher.update(&gathered);
-            pending.held.push_data(Bytes::from(gathered));
-            let data = into_bytes(data);
-            hasher.update(&data);
-            pending.held.push_data(data);
-            pending.hashing = Hashing::Incremental(hasher);
+            // Too long to hash in one call: what was gathered is held as one
+            // chunk, and hashed in one slice (the fast way).
+            let start = Bytes::from(std::mem::take(gathered));
+            hash_from_here_on(pending, start, data);
         }
         Hashing::Incremental(hasher) => {
             let data = into_bytes(data);
@@ -534,17 +528,21 @@ fn take_chunk<D: Buf>(
                 gather(&mut gathered, data);
                 pending.hashing = Hashing::Gathered(gathered);
             }
-            Some(first) => {
-                let mut hasher = StagedHasher::boxed();
-                hasher.update(&first);
-                pending.held.push_data(first);
-                let data = into_bytes(data);
-                hasher.update(&data);
-                pending.held.push_data(data);
-                pending.hashing = Hashing::Incremental(hasher);
-            }
+            Some(first) => hash_from_here_on(pending, first, data),
         },
     }
+}
+
+/// Switches to hashing as the body arrives: `start`, all that was read
+/// before `data`, is hashed and held, then `data`.
+fn hash_from_here_on<D: Buf>(pending: &mut Pending, start: Bytes, data: D) {
+    let mut hasher = StagedHasher::boxed();
+    hasher.hasher.update(&start);
+    pending.held.push_data(start);
+    let data = into_bytes(data);
+    hasher.update(&data);
+    pending.held.push_data(data);
+    pending.hashing = Hashing::Incremental(hasher);
 }
 
 /// Copies a chunk to the end of the gathered bytes, which the caller keeps
