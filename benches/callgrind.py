@@ -122,7 +122,7 @@ def main():
         if group.endswith("_fresh") or group in GATHERED:
             functions = functions + ["layer_no_memo"]
         if group.endswith("_fresh"):
-            functions = functions + ["set_header"]
+            functions = functions + ["set_header", "hand_rolled"]
         for function in functions:
             results[(group, function)] = profile(binary, group, function, args.keep)
             print(f"  {group}/{function}: {results[(group, function)]:,.0f} Ir",
@@ -154,14 +154,22 @@ def main():
     if fresh:
         print("| group (other bytes every request) | layer, memo on (misses) "
               "| layer, memo off | what a miss costs "
-              "| tower-http SetResponseHeader, a tag built per response: set_header - bare |")
-        print("|---|---:|---:|---:|---:|")
+              "| tower-http SetResponseHeader, a tag built per response: set_header - bare "
+              "| hand-rolled hashing middleware: hand_rolled - bare "
+              "| layer - bare, memo off |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for group in fresh:
             on, off = results.get((group, "layer")), results[(group, "layer_no_memo")]
-            floor, bare = results.get((group, "set_header")), results.get((group, "bare"))
-            floor = "-" if floor is None or bare is None else f"{floor - bare:,.0f}"
+            bare = results.get((group, "bare"))
+
+            def added(function):
+                value = results.get((group, function))
+                return "-" if value is None or bare is None else f"{value - bare:,.0f}"
+
             if on is not None:
-                print(f"| {group} | {on:,.0f} | {off:,.0f} | {on - off:,.0f} | {floor} |")
+                print(f"| {group} | {on:,.0f} | {off:,.0f} | {on - off:,.0f} "
+                      f"| {added('set_header')} | {added('hand_rolled')} "
+                      f"| {added('layer_no_memo')} |")
         print()
     print("| group | bare | layer | Ir | layer - bare |")
     print("|---|---|---|---:|---:|")
