@@ -11,7 +11,10 @@
 //!   built once at start-up and served from memory. With `LAYER=on` (the
 //!   default) these routes are behind `ConditionalLayer::new()` (default
 //!   settings: strong blake3 ETags, 4 MiB limit), with `LAYER=off` not, and
-//!   with `LAYER=no-memo` behind the layer with its memo of recent bodies off.
+//!   with `LAYER=no-memo` behind the layer with its memo of recent bodies off;
+//!   with `LAYER=hand-rolled` behind the least middleware an axum user could
+//!   write for the job instead (`axum::middleware::from_fn`: read the body,
+//!   hash it, tag it), to tell the layer's cost from any middleware's.
 //! - `/fresh/1k`: the 1 KiB document with a request counter written into
 //!   its first record, so every response has other bytes, as from a
 //!   handler that renders per request (the layer's memo of recent bodies
@@ -20,6 +23,11 @@
 //!   conditional GET, never behind the layer: the handler hashes the body with
 //!   SHA-256 on every request, as a handler that does not store a version
 //!   would, sets `ETag` and answers a matching `If-None-Match` with a `304`.
+//! - `/in-handler/json/1k`, `/in-handler/fresh/1k`: the 1 KiB documents of
+//!   `/json/1k` and `/fresh/1k`, tagged in the handler with blake3 (hex of
+//!   128 bits) and nothing else, never behind the layer: the least work that
+//!   tags each response with a content hash, for `scripts/pinned_ab.sh` to
+//!   set the layer against.
 //! - `/stream/8m`, `/stream/1g`: 8 MiB and 1 GiB generated as a stream of
 //!   64 KiB chunks, each freshly allocated (as a generator or a proxy would),
 //!   with no announced length. Behind the layer like `/json/*`; the layer
@@ -39,6 +47,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -143,6 +152,46 @@ fn manual(body: Bytes, request: &HeaderMap) -> Response {
         .into_response()
 }
 
+/// The least an application can do to tag a response with a content hash:
+/// blake3 in the handler, 128 bits of it in hex as the `ETag`, nothing else
+/// (no comparison, no 304). What that costs a request is the floor under
+/// any middleware that does the same job.
+fn tagged_in_handler(body: Bytes) -> Response {
+    let etag = hex_tag(&body);
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The middleware an axum user could write instead of the layer, with
+/// nothing but the job in it: read the whole body, hash it with blake3, tag
+/// it. No limit, no streaming, no preconditions (`LAYER=hand-rolled`).
+async fn hash_then_tag(request: axum::extract::Request, next: Next) -> Response {
+    let (mut parts, body) = next.run(request).await.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    parts.headers.insert(ETAG, hex_tag(&body));
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// An `ETag` of the hex of 128 bits of blake3.
+fn hex_tag(body: &[u8]) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = blake3::hash(body);
+    let mut tag = [b'"'; 34];
+    for (i, byte) in hash.as_bytes()[..16].iter().enumerate() {
+        tag[1 + 2 * i] = HEX[usize::from(byte >> 4)];
+        tag[2 + 2 * i] = HEX[usize::from(byte & 0xf)];
+    }
+    HeaderValue::from_bytes(&tag).expect("hex is a valid header value")
+}
+
 /// `total` bytes as a stream of freshly allocated 64 KiB chunks, no length.
 /// A `paced` stream lets other tasks run before each chunk, as a stream fed
 /// by I/O would, so that many responses are read at the same time.
@@ -173,6 +222,8 @@ enum Mode {
     On,
     /// `ConditionalLayer::new().remember_recent_bodies(false)`.
     NoMemo,
+    /// [`hash_then_tag`] in place of the layer.
+    HandRolled,
 }
 
 fn app(mode: Mode) -> Router {
@@ -200,6 +251,8 @@ fn app(mode: Mode) -> Router {
         covered.layer(ConditionalLayer::new().remember_recent_bodies(false))
     } else if mode == Mode::On {
         covered.layer(ConditionalLayer::new())
+    } else if mode == Mode::HandRolled {
+        covered.layer(axum::middleware::from_fn(hash_then_tag))
     } else {
         covered
     };
@@ -219,6 +272,14 @@ fn app(mode: Mode) -> Router {
                     manual(d.one_m, &headers)
                 },
             ),
+        )
+        .route(
+            "/in-handler/json/1k",
+            get(|State(d): State<Documents>| async move { tagged_in_handler(d.one_k) }),
+        )
+        .route(
+            "/in-handler/fresh/1k",
+            get(|State(d): State<Documents>| async move { tagged_in_handler(rendered(&d.one_k)) }),
         );
     covered.merge(by_hand).with_state(documents)
 }
@@ -229,7 +290,8 @@ async fn main() {
         Ok("on") | Err(_) => Mode::On,
         Ok("off") => Mode::Off,
         Ok("no-memo") => Mode::NoMemo,
-        Ok(other) => panic!("LAYER must be on, off or no-memo, not {other:?}"),
+        Ok("hand-rolled") => Mode::HandRolled,
+        Ok(other) => panic!("LAYER must be on, off, no-memo or hand-rolled, not {other:?}"),
     };
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
@@ -245,6 +307,7 @@ async fn main() {
             Mode::On => "on",
             Mode::Off => "off",
             Mode::NoMemo => "on, memo off",
+            Mode::HandRolled => "off, a hand-rolled hashing middleware instead",
         }
     );
     axum::serve(listener, app(mode)).await.unwrap();

@@ -10,10 +10,14 @@
 #   DOC=1m ROUNDS=5 scripts/pinned_ab.sh
 #   ROUTE=fresh MODES="off on" scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
 #   MODES="on on-304" scripts/pinned_ab.sh             # 200s against 304s, layer on
+#   ROUTE=fresh MODES="off in-handler hand-rolled on" scripts/pinned_ab.sh  # against the floors
 #
 # Modes: off, on, no-memo (the layer without its memo of recent bodies),
-# manual (the hand-written SHA-256 route, no layer), on-304 (layer on, every
-# request revalidates with the ETag of a first GET, so every answer is a 304).
+# hand-rolled (no layer: the least axum middleware that hashes and tags),
+# manual (the hand-written SHA-256 route, no layer), in-handler (blake3 in the
+# handler, nothing else, no layer: the floor of tagging with a content hash;
+# ROUTE json or fresh, DOC 1k), on-304 (layer on, every request revalidates
+# with the ETag of a first GET, so every answer is a 304).
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
@@ -33,6 +37,7 @@ for round in $(seq "$ROUNDS"); do
     layer=$mode path=/$ROUTE/$DOC
     headers=()
     if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
+    if [ "$mode" = in-handler ]; then layer=off path=/in-handler/$ROUTE/$DOC; fi
     if [ "$mode" = on-304 ]; then layer=on; fi
     LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 target/release/examples/load_target \
       >/dev/null 2>&1 &
