@@ -132,6 +132,8 @@ struct Chunked {
     chunk: usize,
     /// A size hint to give instead of the exact one, true or not.
     hint: Option<SizeHint>,
+    /// Not ready at the first poll, as a body fed by I/O.
+    waits_first: bool,
 }
 
 impl Chunked {
@@ -142,6 +144,7 @@ impl Chunked {
             frames_left: frames,
             chunk,
             hint: None,
+            waits_first: false,
         }
     }
 }
@@ -152,8 +155,13 @@ impl Body for Chunked {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.waits_first {
+            self.waits_first = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         if self.frames_left == 0 {
             return Poll::Ready(None);
         }
@@ -301,6 +309,18 @@ fn chunked_service(
     })
 }
 
+/// One chunk, ready at once or only at the second poll.
+fn one_chunk_waiting_service(
+    data: Bytes,
+    waits_first: bool,
+) -> impl Service<Req, Response = Response<Chunked>, Error = Infallible> + Clone {
+    service_fn(move |_req: Req| {
+        let mut body = Chunked::new(data.clone(), 1);
+        body.waits_first = waits_first;
+        async move { Ok::<_, Infallible>(Response::new(body)) }
+    })
+}
+
 fn get() -> Req {
     Request::new(())
 }
@@ -433,6 +453,33 @@ fn remembered_bodies_cost_no_more_than_hashed_ones() {
         assert!(
             remembered.bytes <= hashed.bytes,
             "{len} B: remembered {remembered}; hashed {hashed}"
+        );
+    }
+}
+
+/// A body that is not ready when the response arrives makes the future keep
+/// the response it holds, boxed: one allocation more than the same body
+/// ready at once, of a size that does not depend on the body.
+#[test]
+fn a_body_that_must_be_waited_for_costs_one_allocation_more() {
+    const HELD_RESPONSE_AT_MOST: i64 = 512;
+    let rt = runtime();
+    for len in [128, 16 * KIB, MIB] {
+        let ready = one_chunk_waiting_service(payload(len), false);
+        let waiting = one_chunk_waiting_service(payload(len), true);
+        let layer = layer().remember_recent_bodies(false);
+        let ready_added = added(&rt, &ready, &layer.clone().layer(ready.clone()), get, 200);
+        let waiting_added = added(&rt, &waiting, &layer.layer(waiting.clone()), get, 200);
+        println!("one chunk, {len:>8} B, ready: {ready_added}; waited for: {waiting_added}");
+        assert_eq!(
+            waiting_added.allocations,
+            ready_added.allocations + 1,
+            "{len} B: ready {ready_added}; waited for {waiting_added}"
+        );
+        let more = waiting_added.bytes - ready_added.bytes;
+        assert!(
+            (1..=HELD_RESPONSE_AT_MOST).contains(&more),
+            "{len} B: waiting for the body allocated {more} bytes more"
         );
     }
 }
