@@ -222,11 +222,13 @@ where
                     }
                     Step::Buffer(body, pending) => (body, pending),
                 };
+                // The inner future is finished: what it holds (a permit, a
+                // span) goes before the body is read.
+                state.set(State::Done);
                 // Most bodies are in memory already: read them now. Only a
                 // body that must be waited for puts the response in the
                 // state, boxed, so that the future stays small for all.
                 if let Poll::Ready(read) = read_body(cx, &mut body, &mut pending) {
-                    state.set(State::Done);
                     return Poll::Ready(Ok(answer_read(pending, body, read)));
                 }
                 state.set(State::Buffering {
@@ -1006,6 +1008,79 @@ fn early_answer<B: Body>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    type Events = Arc<Mutex<Vec<&'static str>>>;
+
+    /// Records when the inner service's future is dropped.
+    struct Guard(Events);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push("inner future dropped");
+        }
+    }
+
+    /// An inner future that holds a guard until it is dropped, as one
+    /// holding a concurrency permit or a span does.
+    struct Answering {
+        response: Option<Response<Recording>>,
+        _guard: Guard,
+    }
+
+    impl Future for Answering {
+        type Output = Result<Response<Recording>, std::convert::Infallible>;
+
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            Poll::Ready(Ok(self.response.take().expect("polled once")))
+        }
+    }
+
+    /// A one-chunk body that records when it is read.
+    struct Recording {
+        data: Option<Bytes>,
+        events: Events,
+    }
+
+    impl Body for Recording {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            self.events.lock().unwrap().push("body read");
+            Poll::Ready(
+                self.data
+                    .take()
+                    .map(|data| Ok(http_body::Frame::data(data))),
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn the_inner_future_is_dropped_before_the_body_is_read() {
+        use tower::{Layer, ServiceExt};
+        let events = Events::default();
+        let recorded = events.clone();
+        let inner = tower::service_fn(move |_: Request<()>| Answering {
+            response: Some(Response::new(Recording {
+                data: Some(Bytes::from_static(b"hello")),
+                events: recorded.clone(),
+            })),
+            _guard: Guard(recorded.clone()),
+        });
+        let response = crate::ConditionalLayer::new()
+            .layer(inner)
+            .oneshot(Request::new(()))
+            .await
+            .unwrap();
+        assert!(response.headers().contains_key(ETAG));
+        let events = events.lock().unwrap().clone();
+        assert_eq!(events.first(), Some(&"inner future dropped"), "{events:?}");
+        assert!(events.contains(&"body read"), "{events:?}");
+    }
 
     #[test]
     fn the_empty_body_hash_is_blake3_of_no_bytes() {
