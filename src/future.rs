@@ -65,8 +65,9 @@ pin_project! {
         Passthrough { #[pin] future: F },
         // Waiting for the inner response of a GET or HEAD.
         Inner { #[pin] future: F, request: Option<RequestFacts> },
-        // Reading and hashing a body that was not ready at once.
-        Buffering { body: Option<Pin<Box<B>>>, pending: Option<Box<Pending>> },
+        // Reading and hashing a body that was not ready at once, with the
+        // response held back meanwhile.
+        Buffering { reading: Option<(Pin<Box<B>>, Box<Pending>)> },
         Done,
     }
 }
@@ -232,19 +233,14 @@ where
                     return Poll::Ready(Ok(answer_read(pending, body, read)));
                 }
                 state.set(State::Buffering {
-                    body: Some(body),
-                    pending: Some(Box::new(pending)),
+                    reading: Some((body, Box::new(pending))),
                 });
                 Poll::Pending
             }
-            StateProj::Buffering { body, pending } => {
-                let read = ready!(read_body(
-                    cx,
-                    body.as_mut().expect("polled after completion"),
-                    pending.as_mut().expect("polled after completion"),
-                ));
-                let body = body.take().expect("checked above");
-                let pending = pending.take().expect("checked above");
+            StateProj::Buffering { reading } => {
+                let (body, pending) = reading.as_mut().expect("polled after completion");
+                let read = ready!(read_body(cx, body, pending));
+                let (body, pending) = reading.take().expect("checked above");
                 state.set(State::Done);
                 Poll::Ready(Ok(answer_read(*pending, body, read)))
             }
