@@ -247,14 +247,11 @@ fn app(mode: Mode) -> Router {
         .route("/stream/8m", get(|| async { generated(8 * MIB, false) }))
         .route("/stream/1g", get(|| async { generated(1024 * MIB, false) }))
         .route("/paced/8m", get(|| async { generated(8 * MIB, true) }));
-    let covered = if mode == Mode::NoMemo {
-        covered.layer(ConditionalLayer::new().remember_recent_bodies(false))
-    } else if mode == Mode::On {
-        covered.layer(ConditionalLayer::new())
-    } else if mode == Mode::HandRolled {
-        covered.layer(axum::middleware::from_fn(hash_then_tag))
-    } else {
-        covered
+    let covered = match mode {
+        Mode::Off => covered,
+        Mode::On => covered.layer(ConditionalLayer::new()),
+        Mode::NoMemo => covered.layer(ConditionalLayer::new().remember_recent_bodies(false)),
+        Mode::HandRolled => covered.layer(axum::middleware::from_fn(hash_then_tag)),
     };
     let by_hand = Router::new()
         .route(
