@@ -36,13 +36,22 @@ pub(crate) fn inspect(headers: &HeaderMap) -> ResponseFields {
             fields.has_etag = true;
         } else if *name == CONTENT_LENGTH && !fields.has_content_length {
             fields.has_content_length = true;
-            fields.content_length = value
-                .to_str()
-                .ok()
-                .and_then(|text| text.trim().parse().ok());
+            fields.content_length = content_length(value);
         }
     }
     fields
+}
+
+/// A `Content-Length` line's value (RFC 9110 §8.6: `1*DIGIT`, with the
+/// optional whitespace around a field value ignored), or `None` when it is
+/// not one such number.
+pub(crate) fn content_length(value: &HeaderValue) -> Option<u64> {
+    let digits = value.as_bytes().trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // Only ASCII digits: the text is valid, and too many of them overflow.
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 fn has_no_store(line: &HeaderValue) -> bool {
@@ -213,6 +222,17 @@ mod tests {
         ]));
         assert!(fields.has_etag && fields.has_content_length);
         assert_eq!(fields.content_length, Some(42));
+        for invalid in ["4x", "+4", "-4", "", " ", "4 4", "99999999999999999999999"] {
+            assert_eq!(
+                content_length(&HeaderValue::from_static(invalid)),
+                None,
+                "{invalid:?}"
+            );
+        }
+        assert_eq!(
+            content_length(&HeaderValue::from_static("\t0012\t")),
+            Some(12)
+        );
         let fields = inspect(&headers(&[("content-length", "4x")]));
         assert!(fields.has_content_length && !fields.has_etag);
         assert_eq!(fields.content_length, None);

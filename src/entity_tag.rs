@@ -8,6 +8,8 @@ use std::fmt;
 use bytes::Bytes;
 use http::HeaderValue;
 
+use crate::config::EtagPolicy;
+
 /// An entity-tag: an opaque validator for one representation of a resource.
 ///
 /// It is kept in its wire form (`"xyz"` or `W/"xyz"`), so writing it into an
@@ -79,6 +81,26 @@ impl TagRef<'_> {
     #[inline]
     pub(crate) fn strong_eq(&self, other: &TagRef<'_>) -> bool {
         !self.weak && !other.weak && self.opaque == other.opaque
+    }
+}
+
+/// The two ways of comparing entity-tags (RFC 9110 §8.8.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    /// Both strong and the opaque parts equal: `If-Match`, `If-Range`.
+    Strong,
+    /// The opaque parts equal, weakness ignored: `If-None-Match`.
+    Weak,
+}
+
+impl TagRef<'_> {
+    /// Compares two tags the given way.
+    #[inline]
+    pub(crate) fn matches(&self, other: &TagRef<'_>, comparison: Comparison) -> bool {
+        match comparison {
+            Comparison::Strong => self.strong_eq(other),
+            Comparison::Weak => self.weak_eq(other),
+        }
     }
 }
 
@@ -291,18 +313,19 @@ impl EntityTag {
     /// assert_eq!(tag, EntityTag::from_content(b"hello"));
     /// ```
     pub fn from_content(content: &[u8]) -> Self {
-        Self::from_hash(&blake3::hash(content), false)
+        Self::from_hash(&blake3::hash(content), EtagPolicy::Strong)
     }
 
-    pub(crate) fn from_hash(hash: &blake3::Hash, weak: bool) -> Self {
+    pub(crate) fn from_hash(hash: &blake3::Hash, policy: EtagPolicy) -> Self {
         let digest: &[u8; 32] = hash.as_bytes();
         let mut wire = [0u8; 2 + 1 + HASH_CHARS + 1];
-        let start = if weak {
-            wire[0] = b'W';
-            wire[1] = b'/';
-            0
-        } else {
-            2
+        let start = match policy {
+            EtagPolicy::Weak => {
+                wire[0] = b'W';
+                wire[1] = b'/';
+                0
+            }
+            EtagPolicy::Strong => 2,
         };
         wire[2] = b'"';
         base64url_128(&digest[..16], &mut wire[3..3 + HASH_CHARS]);
@@ -374,11 +397,10 @@ pub(crate) fn field_matches<'a>(
     lines: impl Iterator<Item = &'a [u8]>,
     exists: bool,
     current: Option<&TagRef<'_>>,
-    strong: bool,
+    comparison: Comparison,
 ) -> bool {
     let matches = |member: &Member<'_>| match (member, current) {
-        (Member::Tag(tag), Some(current)) if strong => tag.strong_eq(current),
-        (Member::Tag(tag), Some(current)) => tag.weak_eq(current),
+        (Member::Tag(tag), Some(current)) => tag.matches(current, comparison),
         _ => false,
     };
     let mut members = lines.flat_map(ListMembers::new);
@@ -561,7 +583,12 @@ mod tests {
             opaque: b"a",
         };
         let one = |s: &'static str, exists: bool| {
-            field_matches(std::iter::once(s.as_bytes()), exists, Some(&tag_a), false)
+            field_matches(
+                std::iter::once(s.as_bytes()),
+                exists,
+                Some(&tag_a),
+                Comparison::Weak,
+            )
         };
         assert!(one("*", true));
         assert!(one(" * ", true));
@@ -574,11 +601,12 @@ mod tests {
             two.iter().copied(),
             true,
             Some(&tag_a),
-            false
+            Comparison::Weak
         ));
         // No current tag: only a lone `*` with an existing representation passes.
-        let none =
-            |s: &'static str| field_matches(std::iter::once(s.as_bytes()), true, None, false);
+        let none = |s: &'static str| {
+            field_matches(std::iter::once(s.as_bytes()), true, None, Comparison::Weak)
+        };
         assert!(none("*"));
         assert!(!none("\"a\""));
         assert!(!none("\"a\", *"));
@@ -605,26 +633,26 @@ mod tests {
             lines.iter().copied(),
             true,
             Some(&strong_a),
-            false
+            Comparison::Weak
         ));
         assert!(!field_matches(
             lines.iter().copied(),
             true,
             Some(&strong_a),
-            true
+            Comparison::Strong
         ));
         let many = [b"\"x\", \"y\"".as_slice(), b"W/\"a\"".as_slice()];
         assert!(field_matches(
             many.iter().copied(),
             true,
             Some(&strong_a),
-            false
+            Comparison::Weak
         ));
         assert!(!field_matches(
             many.iter().copied(),
             true,
             Some(&strong_a),
-            true
+            Comparison::Strong
         ));
     }
 
@@ -638,7 +666,7 @@ mod tests {
             std::iter::once(b"\"abc\"".as_slice()),
             true,
             Some(&current),
-            false
+            Comparison::Weak
         ));
     }
 
@@ -651,7 +679,7 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(EntityTag::from_content(b"a"), EntityTag::from_content(b"b"));
-        let weak = EntityTag::from_hash(&blake3::hash(b"a"), true);
+        let weak = EntityTag::from_hash(&blake3::hash(b"a"), EtagPolicy::Weak);
         assert!(weak.is_weak());
         assert_eq!(weak.opaque(), EntityTag::from_content(b"a").opaque());
     }

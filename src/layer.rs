@@ -4,106 +4,9 @@ use std::fmt;
 
 use tower::Layer;
 
+use crate::config::{Config, EtagPolicy, HeadRequests};
 use crate::lookup::{LookupValidators, NoLookup};
 use crate::service::Conditional;
-
-/// How the entity-tags this crate computes are marked (RFC 9110 §8.8.3).
-///
-/// ```
-/// use tower_conditional::{ConditionalLayer, EtagPolicy};
-///
-/// let layer = ConditionalLayer::new().etag_policy(EtagPolicy::Weak);
-/// # let _ = layer;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum EtagPolicy {
-    /// `"…"`: the tag changes whenever a byte of the body changes. Right for
-    /// a hash of the exact bytes sent, and needed by `If-Match` and by range
-    /// requests with `If-Range`, which only accept strong tags.
-    #[default]
-    Strong,
-    /// `W/"…"`: for representations that are equivalent rather than
-    /// identical across responses. Still a hash of the bytes; caches can
-    /// revalidate with it, but `If-Match` never matches a weak tag.
-    Weak,
-}
-
-/// What the inner service is asked when a `HEAD` request comes in.
-///
-/// A `HEAD` answer must carry the `ETag` of the body a `GET` would get, but
-/// a router below the layer may drop the body of a `HEAD` answer before the
-/// layer sees it (axum does where a request enters a `Router`). By default
-/// the layer therefore asks the inner service for the `GET` and drops its
-/// body itself.
-///
-/// Whatever the setting, a `HEAD` answer that comes back with an empty body
-/// is never hashed: the layer cannot tell a `GET`'s empty body from one
-/// dropped on the way, and the tag of an empty body would contradict the
-/// `GET`'s. Such an answer keeps the handler's own validators; without an
-/// `ETag` from the handler only date conditions (`If-Modified-Since`,
-/// `If-Unmodified-Since` against its `Last-Modified`) are evaluated, and
-/// any other precondition leaves the answer as it is.
-///
-/// ```
-/// use axum::http::header::CONTENT_LENGTH;
-/// use axum::{routing::get, Router};
-/// use tower_conditional::{ConditionalLayer, HeadRequests};
-///
-/// // This router answers HEAD with a handler of its own, which must see it.
-/// let app: Router = Router::new()
-///     .route(
-///         "/download",
-///         get(|| async { "the whole file" }).head(|| async { [(CONTENT_LENGTH, "14")] }),
-///     )
-///     .layer(ConditionalLayer::new().head_requests(HeadRequests::Unchanged));
-/// # let _ = app;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum HeadRequests {
-    /// The inner service gets a `GET`; its body is hashed, then dropped, so
-    /// `HEAD` and `GET` get the same `ETag` and `Content-Length` even when a
-    /// router below strips `HEAD` bodies. A `head` handler of the inner
-    /// service is not reached when the layer wraps the whole router (a route
-    /// with only a `head` handler then answers `405`), and sees the method as
-    /// `GET` when the layer is added with `Router::layer`.
-    #[default]
-    AsGet,
-    /// The inner service gets the `HEAD` as it came, for services with `head`
-    /// handlers of their own. A body that still reaches the layer (axum's
-    /// `Router::layer` hands it the `GET` handler's) is hashed as usual.
-    Unchanged,
-}
-
-/// The default for [`ConditionalLayer::max_body_size`]: 4 MiB.
-///
-/// ```
-/// use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
-///
-/// // Twice the default, for a service of larger documents.
-/// let layer = ConditionalLayer::new().max_body_size(2 * DEFAULT_MAX_BODY_SIZE);
-/// # let _ = layer;
-/// ```
-pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
-
-/// Settings shared by the layer, its services and their futures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Config {
-    pub(crate) etag_policy: EtagPolicy,
-    pub(crate) max_body_size: usize,
-    pub(crate) head_requests: HeadRequests,
-    pub(crate) remember_recent_bodies: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            etag_policy: EtagPolicy::Strong,
-            max_body_size: DEFAULT_MAX_BODY_SIZE,
-            head_requests: HeadRequests::AsGet,
-            remember_recent_bodies: true,
-        }
-    }
-}
 
 /// Adds content-hash `ETag`s to responses and answers conditional requests
 /// with `304 Not Modified` or `412 Precondition Failed`.
@@ -159,7 +62,7 @@ impl<L> ConditionalLayer<L> {
     }
 
     /// The largest body, in bytes, that is held back to be hashed; the
-    /// default is [`DEFAULT_MAX_BODY_SIZE`] (4 MiB).
+    /// default is [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE) (4 MiB).
     ///
     /// A body that announces more (by its size hint or `Content-Length`) is
     /// streamed at once; one that turns out longer while it is read is sent

@@ -70,12 +70,9 @@
 //!   and the body is not read;
 //! - requests or responses that carry the [`Bypass`] extension.
 //!
-//! A small body served again need not be hashed again: bodies of up to
-//! 16 KiB (in one chunk or several) are compared with copies kept from recent
-//! responses on the same thread, and one equal byte for byte gets its
-//! remembered tag (comparing runs at memory speed; blake3 is slowest on small
-//! inputs). The tag is the same either way; see
-//! [`ConditionalLayer::remember_recent_bodies`] to turn it off.
+//! A small body served again need not be hashed again: it is compared with
+//! copies of recent bodies, and gets the same tag; see
+//! [`ConditionalLayer::remember_recent_bodies`].
 //!
 //! The bytes and trailers the client receives are exactly those the inner
 //! service produced; an error of the inner body reaches the client as an
@@ -87,16 +84,10 @@
 //!
 //! # HEAD
 //!
-//! A HEAD request reaches the inner service as a GET, and the layer drops the
-//! body itself, so HEAD and GET get the same `ETag` and (on the wire)
-//! `Content-Length` even when a router below would strip the body of a HEAD
-//! response before the layer could hash it. The inner service therefore does
-//! the work of a GET, and `head` handlers of its own are not reached (or see
-//! the method as GET): for such services, send HEAD on unchanged with
-//! [`HeadRequests::Unchanged`]. Either way, a HEAD answer that comes back
-//! with an empty body is never hashed (it may be a body dropped on the way):
-//! it keeps the handler's validators, or gets no `ETag` rather than a false
-//! one, and only date conditions are evaluated on it.
+//! A HEAD gets the `ETag` and `Content-Length` a GET would get, without the
+//! body: by default the inner service is asked for the GET and the layer
+//! drops the body itself. [`HeadRequests`] says why, and how to send HEAD on
+//! unchanged to a service with `head` handlers of its own.
 //!
 //! # Choosing: hashing the body, or validators before the handler
 //!
@@ -176,53 +167,39 @@
 //!   (`Accept-Encoding`, `Accept-Language`, `Authorization`) need a `Vary`
 //!   naming it, as they do without this layer.
 //! - **Copies of recent bodies.** To skip hashing bodies it has seen, the
-//!   layer keeps copies of up to 32 recent small bodies per thread that runs
-//!   it (512 KiB at most each) until others take their place. Where response
-//!   bodies must not
-//!   outlive their responses in memory, turn this off with
-//!   [`ConditionalLayer::remember_recent_bodies`]. A remembered body is
-//!   answered about a microsecond sooner; the tag sent is the same.
+//!   layer keeps copies of a few recent small bodies per thread that runs it,
+//!   until others take their place; how many and how much memory is stated
+//!   on [`ConditionalLayer::remember_recent_bodies`], where it is turned off
+//!   for responses whose bodies must not outlive them in memory. The tag
+//!   sent is the same either way.
 #![deny(unsafe_code, unreachable_pub, missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+// The service and its futures, top to bottom: each uses only what is
+// below it.
 mod body;
-mod eligibility;
-mod entity_tag;
 mod future;
 mod layer;
 mod lookup;
+mod lookup_future;
 mod memo;
-mod not_modified;
-mod preconditions;
+mod read_body;
+mod respond;
 mod service;
+// Pure: what is decided, from headers and values alone.
+mod config;
+mod eligibility;
+mod entity_tag;
+mod not_modified;
+mod plan;
+mod preconditions;
 
 pub use crate::body::ConditionalBody;
+pub use crate::config::{Bypass, EtagPolicy, HeadRequests, DEFAULT_MAX_BODY_SIZE};
 pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
-pub use crate::future::{LookupFuture, ResponseFuture};
-pub use crate::layer::{ConditionalLayer, EtagPolicy, HeadRequests, DEFAULT_MAX_BODY_SIZE};
+pub use crate::future::ResponseFuture;
+pub use crate::layer::ConditionalLayer;
 pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
+pub use crate::lookup_future::LookupFuture;
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;
-
-/// Marks a request or a response to be passed through untouched: no body is
-/// held back, no `ETag` is added, no condition is evaluated.
-///
-/// Put it in the response's extensions from a handler (axum's `Extension`
-/// does this when returned as part of a response), or in the request's
-/// extensions from a layer outside this one.
-///
-/// ```
-/// use axum::{routing::get, Extension, Router};
-/// use tower_conditional::{Bypass, ConditionalLayer};
-///
-/// async fn live_counter() -> (Extension<Bypass>, String) {
-///     (Extension(Bypass), format!("{}", 42))
-/// }
-///
-/// let app: Router = Router::new()
-///     .route("/counter", get(live_counter))
-///     .layer(ConditionalLayer::new());
-/// # let _ = app;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Bypass;

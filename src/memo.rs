@@ -26,6 +26,7 @@
 
 use std::cell::RefCell;
 
+use crate::config::{EtagPolicy, SMALL_BODY};
 use crate::entity_tag::EntityTag;
 
 /// Sets per thread; a body's fingerprint picks its set.
@@ -34,8 +35,9 @@ const SETS: usize = 16;
 /// Bodies kept per set.
 const WAYS: usize = 2;
 
-/// The longest body remembered, in bytes.
-pub(crate) const LONGEST: usize = 16 * 1024;
+/// The longest body remembered, in bytes: a small body, which the layer
+/// gathers into one slice.
+pub(crate) const LONGEST: usize = SMALL_BODY;
 
 #[derive(Default)]
 struct Set {
@@ -58,10 +60,10 @@ struct Remembered {
 }
 
 impl Remembered {
-    fn tag(&mut self, weak: bool) -> EntityTag {
+    fn tag(&mut self, policy: EtagPolicy) -> EntityTag {
         let hash = &self.hash;
-        self.tags[usize::from(weak)]
-            .get_or_insert_with(|| EntityTag::from_hash(hash, weak))
+        self.tags[policy as usize]
+            .get_or_insert_with(|| EntityTag::from_hash(hash, policy))
             .clone()
     }
 }
@@ -72,44 +74,49 @@ thread_local! {
 
 /// The content-hash entity-tag of `data` (see [`EntityTag::from_hash`]),
 /// from the memo when the same bytes were remembered on this thread.
-pub(crate) fn entity_tag(data: &[u8], weak: bool) -> EntityTag {
-    let compute = || EntityTag::from_hash(&blake3::hash(data), weak);
+pub(crate) fn entity_tag(data: &[u8], policy: EtagPolicy) -> EntityTag {
+    let compute = || EntityTag::from_hash(&blake3::hash(data), policy);
     if data.len() > LONGEST {
         return compute();
     }
     let fingerprint = fingerprint(data);
     MEMO.try_with(|memo| match memo.try_borrow_mut() {
-        Ok(mut sets) => entity_tag_with(&mut sets, data, fingerprint, weak),
+        Ok(mut sets) => entity_tag_with(&mut sets, data, fingerprint, policy),
         Err(_) => compute(),
     })
     // During thread teardown the memo may already be gone.
     .unwrap_or_else(|_| compute())
 }
 
-fn entity_tag_with(sets: &mut Vec<Set>, data: &[u8], fingerprint: u64, weak: bool) -> EntityTag {
+fn entity_tag_with(
+    sets: &mut Vec<Set>,
+    data: &[u8],
+    fingerprint: u64,
+    policy: EtagPolicy,
+) -> EntityTag {
     if sets.is_empty() {
         make_sets(sets);
     }
     // The top bits: the final multiply of `fingerprint` mixes them best.
     let index = (fingerprint >> (64 - SETS.trailing_zeros())) as usize;
     let Some(set) = sets.get_mut(index) else {
-        return EntityTag::from_hash(&blake3::hash(data), weak);
+        return EntityTag::from_hash(&blake3::hash(data), policy);
     };
     for (way, slot) in set.ways.iter_mut().enumerate() {
         if let Some(remembered) = slot {
             if remembered.fingerprint == fingerprint && *remembered.content == *data {
                 set.recent = way;
-                return remembered.tag(weak);
+                return remembered.tag(policy);
             }
         }
     }
     let hash = blake3::hash(data);
-    let tag = EntityTag::from_hash(&hash, weak);
+    let tag = EntityTag::from_hash(&hash, policy);
     // Never 0, so that 0 can stand for "no miss yet".
     let key = u64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default()) | 1;
     if let Some(seen) = set.misses.iter_mut().find(|seen| **seen == key) {
         *seen = 0;
-        remember(set, data, fingerprint, hash, &tag, weak);
+        remember(set, data, fingerprint, hash, &tag, policy);
     } else if let Some(slot) = set.misses.get_mut(set.next_miss) {
         *slot = key;
         set.next_miss = 1 - set.next_miss;
@@ -128,7 +135,7 @@ fn remember(
     fingerprint: u64,
     hash: blake3::Hash,
     tag: &EntityTag,
-    weak: bool,
+    policy: EtagPolicy,
 ) {
     let way = set
         .ways
@@ -136,7 +143,7 @@ fn remember(
         .position(Option::is_none)
         .unwrap_or(1 - set.recent);
     let mut tags = [None, None];
-    tags[usize::from(weak)] = Some(tag.clone());
+    tags[policy as usize] = Some(tag.clone());
     if let Some(slot) = set.ways.get_mut(way) {
         *slot = Some(Remembered {
             fingerprint,
@@ -191,7 +198,7 @@ mod tests {
     use super::*;
 
     fn hashed(data: &[u8]) -> EntityTag {
-        EntityTag::from_hash(&blake3::hash(data), false)
+        EntityTag::from_hash(&blake3::hash(data), EtagPolicy::Strong)
     }
 
     fn remembered() -> Vec<usize> {
@@ -216,25 +223,25 @@ mod tests {
     fn a_body_is_remembered_on_its_second_miss_and_hit_on_the_third() {
         clear();
         let body = vec![7u8; 1000];
-        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
         assert_eq!(remembered_count(), 0, "one sighting copies nothing");
-        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
         assert_eq!(remembered_count(), 1);
-        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
     }
 
     #[test]
     fn a_changed_byte_the_fingerprint_does_not_see_is_still_a_miss() {
         clear();
         let mut body: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
-        entity_tag(&body, false);
-        entity_tag(&body, false);
+        entity_tag(&body, EtagPolicy::Strong);
+        entity_tag(&body, EtagPolicy::Strong);
         assert_eq!(remembered_count(), 1);
         // Byte 100 is not among the sampled words of a 4 KiB body.
         let before = fingerprint(&body);
         body[100] ^= 0xff;
         assert_eq!(fingerprint(&body), before, "the test must hit a blind spot");
-        assert_eq!(entity_tag(&body, false), hashed(&body));
+        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
     }
 
     #[test]
@@ -242,7 +249,10 @@ mod tests {
         clear();
         for i in 0..200u32 {
             let body = format!("{{\"tick\":{i}}}");
-            assert_eq!(entity_tag(body.as_bytes(), false), hashed(body.as_bytes()));
+            assert_eq!(
+                entity_tag(body.as_bytes(), EtagPolicy::Strong),
+                hashed(body.as_bytes())
+            );
         }
         // The same length and fingerprint every time: a token in a blind spot.
         let mut page: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
@@ -250,7 +260,7 @@ mod tests {
         for token in 0..200u64 {
             page[100..108].copy_from_slice(&token.to_le_bytes());
             assert_eq!(fingerprint(&page), fingerprint_of_page);
-            assert_eq!(entity_tag(&page, false), hashed(&page));
+            assert_eq!(entity_tag(&page, EtagPolicy::Strong), hashed(&page));
         }
         assert_eq!(remembered_count(), 0);
     }
@@ -263,13 +273,13 @@ mod tests {
         second[100] ^= 0xff;
         assert_eq!(fingerprint(&first), fingerprint(&second), "one set");
         for _ in 0..2 {
-            assert_eq!(entity_tag(&first, false), hashed(&first));
-            assert_eq!(entity_tag(&second, false), hashed(&second));
+            assert_eq!(entity_tag(&first, EtagPolicy::Strong), hashed(&first));
+            assert_eq!(entity_tag(&second, EtagPolicy::Strong), hashed(&second));
         }
         assert_eq!(remembered_count(), 2);
         for _ in 0..3 {
-            assert_eq!(entity_tag(&first, false), hashed(&first));
-            assert_eq!(entity_tag(&second, false), hashed(&second));
+            assert_eq!(entity_tag(&first, EtagPolicy::Strong), hashed(&first));
+            assert_eq!(entity_tag(&second, EtagPolicy::Strong), hashed(&second));
         }
         assert_eq!(remembered_count(), 2);
     }
@@ -280,7 +290,11 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 63, 64, 1024, LONGEST, LONGEST + 1] {
             let body: Vec<u8> = (0..len).map(|i| (i * 31 % 256) as u8).collect();
             for _ in 0..3 {
-                assert_eq!(entity_tag(&body, false), hashed(&body), "{len} bytes");
+                assert_eq!(
+                    entity_tag(&body, EtagPolicy::Strong),
+                    hashed(&body),
+                    "{len} bytes"
+                );
             }
         }
         let kept = remembered();
@@ -294,10 +308,10 @@ mod tests {
         clear();
         let body = b"{\"id\":1}".repeat(20);
         for _ in 0..3 {
-            assert_eq!(entity_tag(&body, false), hashed(&body));
+            assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
             assert_eq!(
-                entity_tag(&body, true),
-                EntityTag::from_hash(&blake3::hash(&body), true)
+                entity_tag(&body, EtagPolicy::Weak),
+                EntityTag::from_hash(&blake3::hash(&body), EtagPolicy::Weak)
             );
         }
         assert_eq!(remembered_count(), 1);

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::entity_tag::{self, EntityTag, TagRef};
+use crate::entity_tag::{self, Comparison, EntityTag, TagRef};
 
 /// The validators of the selected representation: what a precondition is
 /// compared against (RFC 9110 §8.8).
@@ -213,11 +213,6 @@ struct FieldLines {
 }
 
 impl FieldLines {
-    const NONE: Self = Self {
-        first: None,
-        more: Vec::new(),
-    };
-
     fn push(&mut self, value: &HeaderValue) {
         if self.first.is_none() {
             self.first = Some(value.clone());
@@ -263,6 +258,37 @@ impl<'a> DateLine<'a> {
     }
 }
 
+/// The value of a date field that must be one valid HTTP-date: a repeated
+/// field is invalid (RFC 9110 §5.3), and so ignored.
+pub(crate) fn single_date<'a>(
+    values: impl IntoIterator<Item = &'a HeaderValue>,
+) -> Option<SystemTime> {
+    let mut line = DateLine::Absent;
+    for value in values {
+        line.push(value);
+        if let DateLine::Repeated = line {
+            break;
+        }
+    }
+    line.parse()
+}
+
+/// Whether a method is one of the two whose answer can be `304 Not
+/// Modified`, and whose preconditions are evaluated against the answer the
+/// handler made (RFC 9110 §13.2.2, steps 3 and 4).
+#[inline]
+pub(crate) fn is_get_or_head(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
+/// What is known of the selected representation that a request's
+/// preconditions are evaluated against (RFC 9110 §13.2.2).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Current<'a> {
+    pub(crate) etag: Option<TagRef<'a>>,
+    pub(crate) last_modified: Option<SystemTime>,
+}
+
 /// Parses any of the three HTTP-date formats (RFC 9110 §5.6.7).
 pub(crate) fn parse_http_date(bytes: &[u8]) -> Option<SystemTime> {
     // Longest valid form is an rfc850-date with "Wednesday": 37 bytes.
@@ -279,14 +305,6 @@ fn whole_seconds(time: SystemTime) -> Option<u64> {
 }
 
 impl Preconditions {
-    /// No preconditions at all, as a constant.
-    pub(crate) const NONE: Self = Self {
-        if_match: FieldLines::NONE,
-        if_none_match: FieldLines::NONE,
-        if_modified_since: None,
-        if_unmodified_since: None,
-    };
-
     /// Reads the precondition fields (`If-Match`, `If-None-Match`,
     /// `If-Modified-Since`, `If-Unmodified-Since`) of a request.
     ///
@@ -397,26 +415,31 @@ impl Preconditions {
     /// assert_eq!(preconditions.evaluate(&Method::GET, None), Evaluation::Proceed);
     /// ```
     pub fn evaluate(&self, method: &Method, current: Option<&Validators>) -> Evaluation {
-        let etag = current.and_then(|v| v.etag.as_ref()).map(EntityTag::as_ref);
-        let last_modified = current.and_then(|v| v.last_modified);
-        self.evaluate_current(method, current.is_some(), etag.as_ref(), last_modified)
+        let current = current.map(|validators| Current {
+            etag: validators.etag.as_ref().map(EntityTag::as_ref),
+            last_modified: validators.last_modified,
+        });
+        self.evaluate_current(method, current)
     }
 
-    /// [`evaluate`](Self::evaluate) with the current validators given apart:
-    /// whether a current representation `exists`, its entity-tag (borrowed,
-    /// as read from a header) and its modification time.
+    /// [`evaluate`](Self::evaluate) with the current validators borrowed, as
+    /// read from a response's header; `None` when there is no current
+    /// representation.
     pub(crate) fn evaluate_current(
         &self,
         method: &Method,
-        exists: bool,
-        etag: Option<&TagRef<'_>>,
-        last_modified: Option<SystemTime>,
+        current: Option<Current<'_>>,
     ) -> Evaluation {
+        let exists = current.is_some();
+        let (etag, last_modified) = match &current {
+            Some(current) => (current.etag.as_ref(), current.last_modified),
+            None => (None, None),
+        };
         let last_modified = last_modified.and_then(whole_seconds);
 
         // Step 1: If-Match, strong comparison.
         if !self.if_match.is_empty() {
-            if !entity_tag::field_matches(self.if_match.iter(), exists, etag, true) {
+            if !entity_tag::field_matches(self.if_match.iter(), exists, etag, Comparison::Strong) {
                 return Evaluation::PreconditionFailed;
             }
         } else if let (Some(since), Some(modified)) = (self.if_unmodified_since, last_modified) {
@@ -427,10 +450,11 @@ impl Preconditions {
             }
         }
 
-        let safe = *method == Method::GET || *method == Method::HEAD;
+        let safe = is_get_or_head(method);
         // Step 3: If-None-Match, weak comparison.
         if !self.if_none_match.is_empty() {
-            if entity_tag::field_matches(self.if_none_match.iter(), exists, etag, false) {
+            if entity_tag::field_matches(self.if_none_match.iter(), exists, etag, Comparison::Weak)
+            {
                 return if safe {
                     Evaluation::NotModified
                 } else {

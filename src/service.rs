@@ -3,16 +3,17 @@
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use tower::Service;
 
 use crate::body::ConditionalBody;
-use crate::future::{LookupFuture, RequestFacts, ResponseFuture};
-use crate::layer::{ConditionalLayer, Config, HeadRequests};
+use crate::config::{Bypass, Config};
+use crate::future::ResponseFuture;
+use crate::layer::ConditionalLayer;
 use crate::lookup::{LookupValidators, NoLookup};
-use crate::preconditions::{Preconditions, Validators};
-use crate::Bypass;
+use crate::lookup_future::LookupFuture;
+use crate::preconditions::{is_get_or_head, Preconditions};
 
 /// Middleware that adds content-hash `ETag`s and answers conditional requests.
 ///
@@ -116,43 +117,6 @@ impl<S, L> Conditional<S, L> {
     }
 }
 
-fn is_get_or_head(method: &Method) -> bool {
-    method == Method::GET || method == Method::HEAD
-}
-
-/// Calls the inner service for a request that is not answered early.
-///
-/// A GET or HEAD is watched for its response; anything else passes through.
-pub(crate) fn start<S, ReqBody, ResBody>(
-    inner: &mut S,
-    mut request: Request<ReqBody>,
-    config: Config,
-    preconditions: Option<Box<Preconditions>>,
-    looked_up: Option<Validators>,
-) -> ResponseFuture<S::Future, ResBody>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body,
-{
-    if !is_get_or_head(request.method()) {
-        return ResponseFuture::passthrough(inner.call(request));
-    }
-    let is_head = request.method() == Method::HEAD;
-    if is_head && config.head_requests == HeadRequests::AsGet {
-        // The entity-tag must describe the body a GET would get, and a
-        // router below may strip the body of a HEAD response before we
-        // see it. Ask for the GET and drop its body ourselves.
-        *request.method_mut() = Method::GET;
-    }
-    let facts = RequestFacts {
-        preconditions,
-        is_head,
-        config,
-        looked_up: looked_up.map(Box::new),
-    };
-    ResponseFuture::conditional(inner.call(request), facts)
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, NoLookup>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -173,7 +137,7 @@ where
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let preconditions = Preconditions::boxed_from_headers(request.headers());
-        start(&mut self.inner, request, self.config, preconditions, None)
+        ResponseFuture::start(&mut self.inner, request, self.config, preconditions, None)
     }
 }
 

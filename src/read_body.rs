@@ -1,0 +1,463 @@
+//! Reading a response body within the size limit, and hashing it into an
+//! entity-tag on the way.
+//!
+//! No future lives here: [`Reading::poll_read`] is called by the response
+//! future with the body it holds, and returns how the reading stopped, so
+//! gathering and hashing can be tested with a body and a context alone.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http_body::{Body, SizeHint};
+
+use crate::body::{into_bytes, Held};
+use crate::config::{Config, EtagPolicy, SMALL_BODY};
+use crate::entity_tag::EntityTag;
+use crate::memo;
+
+/// `blake3::hash(b"")`, which the tests check: an empty body is common
+/// enough (`204`-like `200`s) not to hash it every time.
+const EMPTY_BODY_HASH: blake3::Hash = blake3::Hash::from_bytes([
+    0xaf, 0x13, 0x49, 0xb9, 0xf5, 0xf9, 0xa1, 0xa6, 0xa0, 0x40, 0x4d, 0xea, 0x36, 0xdc, 0xc9, 0x49,
+    0x9b, 0xcb, 0x25, 0xc9, 0xad, 0xc1, 0x12, 0xb7, 0xcc, 0x9a, 0x93, 0xca, 0xe4, 0x1f, 0x32, 0x62,
+]);
+
+/// The entity-tag of an empty body.
+pub(crate) fn empty_body_etag(policy: EtagPolicy) -> EntityTag {
+    EntityTag::from_hash(&EMPTY_BODY_HASH, policy)
+}
+
+/// How the reading of a body stopped.
+pub(crate) enum BodyRead<E> {
+    /// It ended: everything was read.
+    Ended,
+    /// It outgrew the limit: what was read is held, the rest is unread.
+    OverLimit,
+    /// It failed, after what is held.
+    Failed(E),
+}
+
+/// What was read of a body so far, and how it is being hashed.
+#[derive(Default)]
+pub(crate) struct Reading {
+    held: Held,
+    hashing: Hashing,
+}
+
+/// How the body read so far is being hashed.
+///
+/// blake3 is fastest given the whole input in one slice (several 1 KiB
+/// chunks at once with SIMD, and none of the incremental hasher's set-up);
+/// fed a few hundred bytes at a time it runs several times slower. So:
+#[derive(Default)]
+enum Hashing {
+    /// At most one chunk so far, held as it came: a body of one chunk is
+    /// hashed in one call at the end, without a copy.
+    #[default]
+    OneChunk,
+    /// Several chunks, a small body in all, copied into one buffer and not
+    /// held: at the end the buffer is hashed in one call (or found in the
+    /// memo) and sent as the body, one frame instead of many. It is the
+    /// only copy the response needs (the memo may keep one of its own).
+    Gathered(Vec<u8>),
+    /// A longer body, hashed as it arrives. Its chunks are held by
+    /// reference, after the copy of its start when that was gathered.
+    Incremental(Box<StagedHasher>),
+}
+
+/// An incremental hasher for bodies longer than a small body that arrive in
+/// several chunks.
+///
+/// Small chunks are gathered in one bounded buffer before they are hashed (a
+/// copy for hashing only: the frames held for the client are not copied),
+/// larger ones are hashed where they are.
+struct StagedHasher {
+    hasher: blake3::Hasher,
+    stage: Vec<u8>,
+}
+
+impl StagedHasher {
+    /// Boxed: the hasher's state is large, and bodies of one chunk, or
+    /// gathered, never need it.
+    fn boxed() -> Box<Self> {
+        Box::new(Self {
+            hasher: blake3::Hasher::new(),
+            stage: Vec::new(),
+        })
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if !self.stage.is_empty() && self.stage.len() + data.len() > SMALL_BODY {
+            self.hasher.update(&self.stage);
+            self.stage.clear();
+        }
+        if data.len() >= SMALL_BODY {
+            self.hasher.update(data);
+        } else {
+            if self.stage.capacity() < SMALL_BODY {
+                self.stage.reserve_exact(SMALL_BODY - self.stage.len());
+            }
+            self.stage.extend_from_slice(data);
+        }
+    }
+
+    fn finalize(mut self) -> blake3::Hash {
+        self.hasher.update(&self.stage);
+        self.stage.clear();
+        self.hasher.finalize()
+    }
+}
+
+impl Reading {
+    /// Reads `body` until it ends, fails or outgrows `max` bytes of data.
+    #[inline]
+    pub(crate) fn poll_read<B>(
+        &mut self,
+        cx: &mut Context<'_>,
+        body: &mut Pin<Box<B>>,
+        max: usize,
+    ) -> Poll<BodyRead<B::Error>>
+    where
+        B: Body,
+        B::Data: Buf,
+    {
+        // While gathering, nothing is held: the gathered bytes are all read.
+        let gather_limit = SMALL_BODY.min(max);
+        loop {
+            let frame = match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => {
+                    self.stop_gathering();
+                    return Poll::Ready(BodyRead::Failed(error));
+                }
+                None => return Poll::Ready(BodyRead::Ended),
+            };
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        self.held.push_trailers(trailers);
+                    }
+                    continue;
+                }
+            };
+            let len = data.remaining();
+            if len == 0 {
+                continue;
+            }
+            // The common step of a body in small chunks, first.
+            if let Hashing::Gathered(gathered) = &mut self.hashing {
+                if gathered.len() + len <= gather_limit {
+                    gather(gathered, data);
+                    continue;
+                }
+            }
+            let read = self.read_len();
+            if read.saturating_add(len) > max {
+                self.stop_gathering();
+                self.held.push_data(into_bytes(data));
+                return Poll::Ready(BodyRead::OverLimit);
+            }
+            if read == 0 {
+                // The first chunk, maybe the only one: held as it came.
+                self.held.push_data(into_bytes(data));
+                continue;
+            }
+            self.take_chunk(data, read, || body.size_hint());
+        }
+    }
+
+    /// Bytes of body data read so far.
+    pub(crate) fn read_len(&self) -> usize {
+        match &self.hashing {
+            Hashing::Gathered(gathered) => self.held.data_len() + gathered.len(),
+            _ => self.held.data_len(),
+        }
+    }
+
+    /// The body read whole: what is held for the client, and its entity-tag.
+    pub(crate) fn finish(self, config: &Config) -> (Held, EntityTag) {
+        let Self { mut held, hashing } = self;
+        let etag = match hashing {
+            Hashing::Incremental(hasher) => {
+                EntityTag::from_hash(&hasher.finalize(), config.etag_policy)
+            }
+            Hashing::Gathered(gathered) => {
+                let etag = whole_body_etag(&gathered, config);
+                held.push_data(Bytes::from(gathered));
+                etag
+            }
+            Hashing::OneChunk => match held.only_chunk() {
+                Some(only) => whole_body_etag(only, config),
+                None => empty_body_etag(config.etag_policy),
+            },
+        };
+        (held, etag)
+    }
+
+    /// What was read of a body that will not be hashed (it outgrew the
+    /// limit, or failed); the reading stopped gathering when it stopped.
+    pub(crate) fn into_held(self) -> Held {
+        debug_assert!(!matches!(self.hashing, Hashing::Gathered(_)));
+        self.held
+    }
+
+    /// The body will not be hashed whole in one call after all (it outgrew
+    /// the limit, or failed): what was gathered is held, as one chunk.
+    fn stop_gathering(&mut self) {
+        if let Hashing::Gathered(gathered) = &mut self.hashing {
+            let gathered = std::mem::take(gathered);
+            self.held.push_data(Bytes::from(gathered));
+            self.hashing = Hashing::OneChunk;
+        }
+    }
+
+    /// Takes a chunk of `len` bytes, `read` (not 0) having been read before
+    /// it, into the hashing: gathered (copied) while the body is small, else
+    /// held and hashed as it comes. `remaining` gives the body's size hint
+    /// for what follows the chunk, from which a gathering buffer is sized.
+    ///
+    /// The first chunk, and one that still fits a gathering buffer, never get
+    /// here: the caller handles them first.
+    #[inline]
+    fn take_chunk<D: Buf>(&mut self, data: D, read: usize, remaining: impl FnOnce() -> SizeHint) {
+        let len = data.remaining();
+        match &mut self.hashing {
+            Hashing::Gathered(gathered) => {
+                // Too long to hash in one call: what was gathered is held as
+                // one chunk, and hashed in one slice (the fast way).
+                let start = Bytes::from(std::mem::take(gathered));
+                self.hash_from_here_on(start, data);
+            }
+            Hashing::Incremental(hasher) => {
+                let data = into_bytes(data);
+                hasher.update(&data);
+                self.held.push_data(data);
+            }
+            Hashing::OneChunk => match self.held.take_only_chunk() {
+                None => self.held.push_data(into_bytes(data)),
+                Some(first) if read + len <= SMALL_BODY => {
+                    let capacity = gathering_capacity(read + len, remaining());
+                    let mut gathered = Vec::with_capacity(capacity);
+                    gathered.extend_from_slice(&first);
+                    drop(first);
+                    gather(&mut gathered, data);
+                    self.hashing = Hashing::Gathered(gathered);
+                }
+                Some(first) => self.hash_from_here_on(first, data),
+            },
+        }
+    }
+
+    /// Switches to hashing as the body arrives: `start`, all that was read
+    /// before `data`, is hashed and held, then `data`.
+    fn hash_from_here_on<D: Buf>(&mut self, start: Bytes, data: D) {
+        let mut hasher = StagedHasher::boxed();
+        hasher.hasher.update(&start);
+        self.held.push_data(start);
+        let data = into_bytes(data);
+        hasher.update(&data);
+        self.held.push_data(data);
+        self.hashing = Hashing::Incremental(hasher);
+    }
+}
+
+/// Copies a chunk to the end of the gathered bytes, which the caller keeps
+/// within a small body.
+#[inline]
+fn gather<D: Buf>(gathered: &mut Vec<u8>, mut data: D) {
+    let len = data.remaining();
+    if gathered.capacity() - gathered.len() < len {
+        make_room(gathered, len);
+    }
+    let piece = data.chunk();
+    if piece.len() == len {
+        // Contiguous, as `Bytes` always is.
+        gathered.extend_from_slice(piece);
+        return;
+    }
+    while data.has_remaining() {
+        let piece = data.chunk();
+        let n = piece.len();
+        gathered.extend_from_slice(piece);
+        data.advance(n);
+    }
+}
+
+/// Grows a gathering buffer geometrically, but not past a small body unless
+/// `len` more bytes need it.
+#[cold]
+fn make_room(gathered: &mut Vec<u8>, len: usize) {
+    let wanted = gathered.len() + len;
+    let capacity = (2 * gathered.capacity()).clamp(wanted, SMALL_BODY.max(wanted));
+    gathered.reserve_exact(capacity - gathered.len());
+}
+
+/// Room for the whole body when its size hint promises a small body (the
+/// buffer then becomes the body sent, with no slack); otherwise room for
+/// what the hint says is left, or to double, and for 1 KiB at least (so
+/// that tiny chunks do not regrow it five times), within a small body.
+fn gathering_capacity(seen: usize, remaining: SizeHint) -> usize {
+    const SMALLEST: usize = 1024;
+    let promised = remaining
+        .upper()
+        .and_then(|upper| usize::try_from(upper).ok())
+        .and_then(|upper| upper.checked_add(seen));
+    match promised {
+        Some(total) if total <= SMALL_BODY => total,
+        _ => {
+            let lower = usize::try_from(remaining.lower()).unwrap_or(usize::MAX);
+            seen.saturating_add(lower.max(seen))
+                .clamp(SMALLEST, SMALL_BODY)
+        }
+    }
+}
+
+/// The entity-tag of a body held in one slice: remembered, or hashed in one
+/// call.
+fn whole_body_etag(body: &[u8], config: &Config) -> EntityTag {
+    if config.remember_recent_bodies {
+        memo::entity_tag(body, config.etag_policy)
+    } else {
+        EntityTag::from_hash(&blake3::hash(body), config.etag_policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Frame;
+    use http_body_util::{BodyExt, StreamBody};
+
+    fn config(max_body_size: usize) -> Config {
+        Config {
+            max_body_size,
+            ..Config::default()
+        }
+    }
+
+    /// A body of the given chunks, each ready at once.
+    fn chunked(
+        chunks: &[&[u8]],
+    ) -> Pin<Box<impl Body<Data = Bytes, Error = std::convert::Infallible>>> {
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = chunks
+            .iter()
+            .map(|chunk| Ok(Frame::data(Bytes::copy_from_slice(chunk))))
+            .collect();
+        Box::pin(StreamBody::new(futures_util::stream::iter(frames)))
+    }
+
+    /// Reads a ready body to its end in one poll.
+    fn read_all<B>(body: &mut Pin<Box<B>>, max: usize) -> (Reading, BodyRead<B::Error>)
+    where
+        B: Body,
+        B::Data: Buf,
+    {
+        let mut reading = Reading::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match reading.poll_read(&mut cx, body, max) {
+            Poll::Ready(read) => (reading, read),
+            Poll::Pending => panic!("a ready body was not read in one poll"),
+        }
+    }
+
+    async fn replayed(held: Held) -> Vec<u8> {
+        let body: crate::ConditionalBody<http_body_util::Empty<Bytes>> =
+            crate::ConditionalBody::replay(held, crate::body::Rest::Done);
+        body.collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    #[test]
+    fn the_empty_body_hash_is_blake3_of_no_bytes() {
+        assert_eq!(EMPTY_BODY_HASH, blake3::hash(b""));
+        assert_eq!(
+            empty_body_etag(EtagPolicy::Strong),
+            EntityTag::from_content(b"")
+        );
+    }
+
+    #[tokio::test]
+    async fn every_way_of_chunking_gets_the_tag_of_the_whole_body() {
+        let whole: Vec<u8> = (0..3 * SMALL_BODY).map(|i| (i * 7 % 251) as u8).collect();
+        for sizes in [
+            vec![whole.len()],
+            vec![1; 40],
+            vec![100, 200, 300],
+            vec![SMALL_BODY - 1, 2],
+            vec![SMALL_BODY, SMALL_BODY],
+            vec![10, SMALL_BODY + 10, 5],
+            vec![3000; 20],
+        ] {
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for size in sizes.iter().copied() {
+                let end = (at + size).min(whole.len());
+                chunks.push(&whole[at..end]);
+                at = end;
+            }
+            let expected = &whole[..at];
+            for remember in [true, false] {
+                let config = Config {
+                    remember_recent_bodies: remember,
+                    ..config(usize::MAX)
+                };
+                let mut body = chunked(&chunks);
+                let (reading, read) = read_all(&mut body, config.max_body_size);
+                assert!(matches!(read, BodyRead::Ended));
+                assert_eq!(reading.read_len(), expected.len(), "{sizes:?}");
+                let (held, etag) = reading.finish(&config);
+                assert_eq!(etag, EntityTag::from_content(expected), "{sizes:?}");
+                assert_eq!(replayed(held).await, expected, "{sizes:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn small_chunks_are_gathered_into_one_frame() {
+        let mut body = chunked(&[b"ab", b"cd", b"ef"]);
+        let (reading, _) = read_all(&mut body, usize::MAX);
+        let (held, _) = reading.finish(&config(usize::MAX));
+        assert_eq!(held.only_chunk().map(|b| &b[..]), Some(&b"abcdef"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_stops_with_what_was_read_held() {
+        for max in [0, 1, 5, 6, SMALL_BODY] {
+            let mut body = chunked(&[b"abc", b"def", b"ghi"]);
+            let (reading, read) = read_all(&mut body, max);
+            if max >= 9 {
+                assert!(matches!(read, BodyRead::Ended), "{max}");
+                continue;
+            }
+            assert!(matches!(read, BodyRead::OverLimit), "{max}");
+            // The chunk that crossed the limit is held too, whole.
+            let held_len = (max / 3 + 1) * 3;
+            assert_eq!(reading.read_len(), held_len, "{max}");
+            let held = reading.into_held();
+            let mut rest = Vec::new();
+            while let Some(frame) = body.frame().await {
+                rest.extend_from_slice(&frame.unwrap().into_data().unwrap());
+            }
+            let mut all = replayed(held).await;
+            all.extend_from_slice(&rest);
+            assert_eq!(all, b"abcdefghi", "{max}");
+        }
+    }
+
+    #[test]
+    fn gathering_capacity_fits_a_promised_small_body_exactly() {
+        assert_eq!(gathering_capacity(10, SizeHint::with_exact(90)), 100);
+        assert_eq!(gathering_capacity(10, SizeHint::with_exact(0)), 10);
+        assert_eq!(
+            gathering_capacity(10, SizeHint::with_exact(SMALL_BODY as u64)),
+            SMALL_BODY
+        );
+        assert_eq!(gathering_capacity(10, SizeHint::new()), 1024);
+        assert_eq!(gathering_capacity(4000, SizeHint::new()), 8000);
+        assert_eq!(gathering_capacity(9000, SizeHint::new()), SMALL_BODY);
+        let mut hint = SizeHint::new();
+        hint.set_lower(3000);
+        assert_eq!(gathering_capacity(100, hint), 3100);
+    }
+}
