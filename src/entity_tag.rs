@@ -31,26 +31,145 @@ pub struct EntityTag {
     wire: HeaderValue,
 }
 
-/// The error returned when bytes are not a valid entity-tag.
+/// The error returned when bytes are not a valid entity-tag; its message
+/// says what is wrong and where.
 ///
 /// An entity-tag is `"opaque"` or `W/"opaque"`, where the opaque part holds
-/// printable ASCII other than `"` (RFC 9110 §8.8.3; this crate refuses the
-/// obsolete non-ASCII `obs-text` bytes).
+/// printable ASCII other than `"` and space (RFC 9110 §8.8.3; this crate
+/// refuses the obsolete non-ASCII `obs-text` bytes).
+/// [`EntityTag::strong`] and [`EntityTag::weak`] take the opaque part alone,
+/// without quotes; parsing takes the whole tag.
 ///
 /// ```
 /// use tower_conditional::EntityTag;
 ///
-/// assert!(EntityTag::strong("has \"quotes\"").is_err());
+/// let error = EntityTag::strong("\"v1\"").unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "invalid entity-tag: byte 0 of the opaque part is '\"'; give the opaque part \
+///      without quotes, as in EntityTag::strong(\"v1\") for the tag \"v1\""
+/// );
+/// assert!(EntityTag::strong("a b").unwrap_err().to_string().contains("a space"));
 /// assert!("w/\"lowercase-prefix\"".parse::<EntityTag>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidEntityTag {
-    _priv: (),
+    problem: Problem,
+}
+
+/// What is wrong with the bytes given as an entity-tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    /// A byte of the opaque part given alone is not allowed there.
+    OpaqueByte { at: usize, byte: u8 },
+    /// A whole tag was expected, and this is not one.
+    NotATag(NotATag),
+}
+
+/// How bytes given as a whole entity-tag fail to be one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotATag {
+    Empty,
+    /// `w/"…"`: the weakness indicator is case-sensitive.
+    LowercaseWeak,
+    NoOpeningQuote,
+    /// A byte inside the quotes that an opaque part cannot hold.
+    Byte {
+        at: usize,
+        byte: u8,
+    },
+    NoClosingQuote,
+    /// Bytes after the closing quote.
+    Trailing {
+        at: usize,
+    },
+}
+
+impl InvalidEntityTag {
+    fn opaque_byte(at: usize, byte: u8) -> Self {
+        Self {
+            problem: Problem::OpaqueByte { at, byte },
+        }
+    }
+
+    /// Says why `wire` is not an entity-tag (it is known not to be one).
+    fn of_wire(wire: &[u8]) -> Self {
+        let not = match wire {
+            [] => NotATag::Empty,
+            [b'w', b'/', ..] => NotATag::LowercaseWeak,
+            _ => {
+                let open = if wire.starts_with(b"W/") { 2 } else { 0 };
+                if wire.get(open) != Some(&b'"') {
+                    NotATag::NoOpeningQuote
+                } else {
+                    let opaque = &wire[open + 1..];
+                    match opaque.iter().position(|&b| !is_etagc(b)) {
+                        None => NotATag::NoClosingQuote,
+                        Some(len) if opaque[len] != b'"' => NotATag::Byte {
+                            at: open + 1 + len,
+                            byte: opaque[len],
+                        },
+                        Some(len) => NotATag::Trailing {
+                            at: open + 1 + len + 1,
+                        },
+                    }
+                }
+            }
+        };
+        Self {
+            problem: Problem::NotATag(not),
+        }
+    }
+}
+
+/// Names a byte that cannot stand in an opaque part.
+struct ByteName(u8);
+
+impl fmt::Display for ByteName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            b'"' => f.write_str("'\"'"),
+            b' ' => f.write_str("a space"),
+            byte if byte.is_ascii_control() => write!(f, "the control byte 0x{byte:02x}"),
+            byte => write!(f, "0x{byte:02x}, which is not ASCII"),
+        }
+    }
 }
 
 impl fmt::Display for InvalidEntityTag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid entity-tag: expected \"opaque\" or W/\"opaque\" with printable ASCII other than '\"'")
+        f.write_str("invalid entity-tag: ")?;
+        match self.problem {
+            Problem::OpaqueByte { at, byte: b'"' } => write!(
+                f,
+                "byte {at} of the opaque part is '\"'; give the opaque part without quotes, \
+                 as in EntityTag::strong(\"v1\") for the tag \"v1\""
+            ),
+            Problem::OpaqueByte { at, byte } => write!(
+                f,
+                "byte {at} of the opaque part is {}; an opaque part holds printable ASCII \
+                 other than '\"' and space",
+                ByteName(byte)
+            ),
+            Problem::NotATag(not) => match not {
+                NotATag::Empty => f.write_str("it is empty; expected \"opaque\" or W/\"opaque\""),
+                NotATag::LowercaseWeak => {
+                    f.write_str("the weak prefix is W/ in upper case, not w/")
+                }
+                NotATag::NoOpeningQuote => f.write_str(
+                    "it does not start with '\"' (or W/\"); expected \"opaque\" or W/\"opaque\"",
+                ),
+                NotATag::Byte { at, byte } => write!(
+                    f,
+                    "byte {at} is {}, which an opaque part cannot hold",
+                    ByteName(byte)
+                ),
+                NotATag::NoClosingQuote => f.write_str("the closing '\"' is missing"),
+                NotATag::Trailing { at } => {
+                    write!(f, "bytes follow the closing '\"', from byte {at}")
+                }
+            },
+        }
     }
 }
 
@@ -159,8 +278,8 @@ impl EntityTag {
     }
 
     fn build(weak: bool, opaque: &[u8]) -> Result<Self, InvalidEntityTag> {
-        if !opaque.iter().all(|&b| is_etagc(b)) {
-            return Err(InvalidEntityTag { _priv: () });
+        if let Some(at) = opaque.iter().position(|&b| !is_etagc(b)) {
+            return Err(InvalidEntityTag::opaque_byte(at, opaque[at]));
         }
         let mut wire = Vec::with_capacity(opaque.len() + 4);
         if weak {
@@ -187,7 +306,7 @@ impl EntityTag {
             Some(_) => Ok(Self {
                 wire: value.clone(),
             }),
-            None => Err(InvalidEntityTag { _priv: () }),
+            None => Err(InvalidEntityTag::of_wire(value.as_bytes())),
         }
     }
 
@@ -374,7 +493,7 @@ impl std::str::FromStr for EntityTag {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match parse_tag(s.as_bytes()) {
             Some(_) => Ok(Self::from_valid_wire(Bytes::copy_from_slice(s.as_bytes()))),
-            None => Err(InvalidEntityTag { _priv: () }),
+            None => Err(InvalidEntityTag::of_wire(s.as_bytes())),
         }
     }
 }
@@ -696,6 +815,30 @@ mod tests {
         // "Hello, World!!!!" in standard base64 is SGVsbG8sIFdvcmxkISEhIQ==
         base64url_128(b"Hello, World!!!!", &mut out);
         assert_eq!(&out, b"SGVsbG8sIFdvcmxkISEhIQ");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_and_where() {
+        let message = |result: Result<EntityTag, InvalidEntityTag>| result.unwrap_err().to_string();
+        assert!(message(EntityTag::strong("\"v1\"")).contains("without quotes"));
+        assert!(message(EntityTag::strong("a b")).contains("byte 1 of the opaque part is a space"));
+        assert!(message(EntityTag::weak("ab\n"))
+            .contains("byte 2 of the opaque part is the control byte 0x0a"));
+        assert!(message(EntityTag::strong("x\u{7f}")).contains("the control byte 0x7f"));
+        assert!(message(EntityTag::strong("é"))
+            .contains("byte 0 of the opaque part is 0xc3, which is not ASCII"));
+        let parsed = |text: &str| message(text.parse());
+        assert!(parsed("").contains("it is empty"));
+        assert!(parsed("w/\"x\"").contains("W/ in upper case"));
+        assert!(parsed("abc").contains("does not start with '\"'"));
+        assert!(parsed("W/abc").contains("does not start with '\"'"));
+        assert!(parsed("\"a b\"").contains("byte 2 is a space"));
+        assert!(parsed("W/\"ab").contains("closing '\"' is missing"));
+        assert!(parsed("\"x\" ").contains("from byte 3"));
+        let value = HeaderValue::from_static("\"x\"y");
+        let error = EntityTag::from_header_value(&value).unwrap_err();
+        assert!(error.to_string().contains("from byte 3"), "{error}");
+        assert!(format!("{error:?}").contains("Trailing"), "{error:?}");
     }
 
     #[test]
