@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Server CPU per request, layer off / on / hand-written SHA-256, with the
 # server and the load generator on separate cores so they do not compete:
-# examples/load_target.rs pinned to CPU 1 (tokio then starts one worker),
+# perf/src/bin/load_target.rs pinned to CPU 1 (tokio then starts one worker),
 # `wrk -t1 -c16` pinned to CPU 0, on 127.0.0.1 only. The server's CPU time
 # (utime + stime from /proc/PID/stat) over the run, divided by the requests
 # wrk completed, is the cost of one request, kernel included.
 #
-#   scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
-#   DOC=1m ROUNDS=5 scripts/pinned_ab.sh
-#   ROUTE=fresh MODES="off on" scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
-#   MODES="on on-304" scripts/pinned_ab.sh             # 200s against 304s, layer on
-#   ROUTE=fresh MODES="off in-handler hand-rolled on" scripts/pinned_ab.sh  # against the floors
+#   perf/scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
+#   DOC=1m ROUNDS=5 perf/scripts/pinned_ab.sh
+#   ROUTE=fresh MODES="off on" perf/scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
+#   MODES="on on-304" perf/scripts/pinned_ab.sh             # 200s against 304s, layer on
+#   ROUTE=fresh MODES="off in-handler hand-rolled on" perf/scripts/pinned_ab.sh  # against the floors
 #
 # Modes: off, on, no-memo (the layer without its memo of recent bodies),
 # hand-rolled (no layer: the least axum middleware that hashes and tags),
@@ -21,7 +21,7 @@
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 DOC=${DOC:-1k}
 ROUTE=${ROUTE:-json}
@@ -31,7 +31,8 @@ DURATION=${DURATION:-5}
 PORT=${PORT:-3950}
 TICKS=$(getconf CLK_TCK)
 
-cargo build --quiet --release --example load_target
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --quiet --release -p tower-conditional-perf --bin load_target
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
     layer=$mode path=/$ROUTE/$DOC
@@ -39,7 +40,7 @@ for round in $(seq "$ROUNDS"); do
     if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
     if [ "$mode" = in-handler ]; then layer=off path=/in-handler/$ROUTE/$DOC; fi
     if [ "$mode" = on-304 ]; then layer=on; fi
-    LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 target/release/examples/load_target \
+    LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 "$TARGET/release/load_target" \
       >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 50); do

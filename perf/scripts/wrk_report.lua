@@ -1,4 +1,4 @@
--- wrk script for scripts/load.sh: optionally sends If-None-Match (env INM)
+-- wrk script for perf/scripts/load.sh: optionally sends If-None-Match (env INM)
 -- and prints one machine-readable RESULT line at the end of the run.
 -- Latencies are in microseconds; bytes are what wrk read from the socket
 -- (status line, headers and body), divided by the number of responses.

@@ -1,8 +1,8 @@
-//! The server that `scripts/load.sh` puts under load.
+//! The server that `perf/scripts/load.sh` puts under load.
 //!
 //! ```text
-//! LAYER=on  ADDR=127.0.0.1:3001 cargo run --release --example load_target
-//! LAYER=off ADDR=127.0.0.1:3002 cargo run --release --example load_target
+//! LAYER=on  ADDR=127.0.0.1:3001 cargo run --release -p tower-conditional-perf --bin load_target
+//! LAYER=off ADDR=127.0.0.1:3002 cargo run --release -p tower-conditional-perf --bin load_target
 //! ```
 //!
 //! Routes:
@@ -26,7 +26,7 @@
 //! - `/in-handler/json/1k`, `/in-handler/fresh/1k`: the 1 KiB documents of
 //!   `/json/1k` and `/fresh/1k`, tagged in the handler with blake3 (hex of
 //!   128 bits) and nothing else, never behind the layer: the least work that
-//!   tags each response with a content hash, for `scripts/pinned_ab.sh` to
+//!   tags each response with a content hash, for `perf/scripts/pinned_ab.sh` to
 //!   set the layer against.
 //! - `/stream/8m`, `/stream/1g`: 8 MiB and 1 GiB generated as a stream of
 //!   64 KiB chunks, each freshly allocated (as a generator or a proxy would),
@@ -37,7 +37,7 @@
 //!   (and held by the layer) at the same time, its worst case for memory.
 //!
 //! The JSON documents are the same bytes for every process, so other servers
-//! (`benches/express/server.js`) can be given exactly what this one serves.
+//! (`perf/express/server.js`) can be given exactly what this one serves.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -6,9 +6,9 @@ and benchmark.json), prints the tables of BENCHMARKS.md as Markdown and draws
 one PNG: the time the layer adds to a 200 against the body size, with the raw
 blake3 time of the same bytes for reference.
 
-    python3 benches/report.py                       # tables + benches/overhead.png
-    python3 benches/report.py --save benches/results/run1.json
-    python3 benches/report.py --runs benches/results/run*.json   # median of runs
+    python3 perf/scripts/report.py                  # tables + perf/results/overhead.png
+    python3 perf/scripts/report.py --save perf/results/run1.json
+    python3 perf/scripts/report.py --runs perf/results/run*.json   # median of runs
 
 Times are criterion's median (robust against the other work on a shared
 machine); the intervals are criterion's 95 % confidence bounds of the median.
@@ -26,7 +26,8 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+# The workspace root: this file is perf/scripts/report.py.
+REPO = Path(__file__).resolve().parents[2]
 
 SIZES = [
     (0, "0B"),
@@ -438,7 +439,7 @@ def main():
     parser.add_argument("--criterion-dir", default=None,
                         help="criterion's output (default: $CARGO_TARGET_DIR/criterion "
                              "or target/criterion)")
-    parser.add_argument("--plot", default=str(REPO / "benches" / "overhead.png"),
+    parser.add_argument("--plot", default=str(REPO / "perf" / "results" / "overhead.png"),
                         help="where to write the PNG ('' for none)")
     parser.add_argument("--save", help="also write the analysed numbers to this JSON file")
     parser.add_argument("--runs", nargs="+",

@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# End-to-end load on loopback: examples/load_target.rs with and without
+# End-to-end load on loopback: perf/src/bin/load_target.rs with and without
 # ConditionalLayer, its hand-written SHA-256 route, and Express 5 with its
 # default ETag, serving the same 1 KiB and 1 MiB JSON; then the server's memory
 # under 64 concurrent 8 MiB streamed responses and one 1 GiB streamed response.
 #
-#   scripts/load.sh                      # everything, about 4 minutes
-#   DURATION=10 REPEAT=3 scripts/load.sh # longer runs, more repetitions
-#   PARTS=load scripts/load.sh           # only the throughput part
-#   PARTS=memory scripts/load.sh         # only the memory part
+#   perf/scripts/load.sh                      # everything, about 4 minutes
+#   DURATION=10 REPEAT=3 perf/scripts/load.sh # longer runs, more repetitions
+#   PARTS=load perf/scripts/load.sh           # only the throughput part
+#   PARTS=memory perf/scripts/load.sh         # only the memory part
 #
 # Needs: wrk (apt-get install -y wrk), node and npm (Express is installed from
-# benches/express/package-lock.json on first use), python3, curl.
+# perf/express/package-lock.json on first use), python3, curl.
 #
 # Every run is `wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s` against servers
 # on 127.0.0.1 only. The cases are run round-robin, REPEAT times, so that the
 # other work of a shared machine spreads over all of them; the tables give the
 # median of the repetitions and their spread (min..max). Results (raw lines
-# and the Markdown tables) go to $OUT (default target/load/).
+# and the Markdown tables) go to $OUT (default target/load/ of the workspace,
+# or $CARGO_TARGET_DIR/load/).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-5}
 REPEAT=${REPEAT:-2}
 PARTS=${PARTS:-load memory}
-OUT=${OUT:-target/load}
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=${OUT:-$TARGET/load}
 BASE_PORT=${BASE_PORT:-3910}
 
 PORT_ON=$((BASE_PORT + 1))
@@ -76,7 +78,7 @@ status_of() { # url [if-none-match]
 }
 
 start_rust() { # layer port -> pid in $STARTED
-  LAYER=$1 ADDR=127.0.0.1:$2 target/release/examples/load_target >"$WORK/server-$2.log" 2>&1 &
+  LAYER=$1 ADDR=127.0.0.1:$2 "$TARGET/release/load_target" >"$WORK/server-$2.log" 2>&1 &
   STARTED=$!
   PIDS+=("$STARTED")
   wait_ready "http://127.0.0.1:$2/json/1k"
@@ -97,7 +99,7 @@ kib_of() { # pid field
 }
 
 echo "== build"
-cargo build --release --example load_target 2>&1 | tail -1
+cargo build --release -p tower-conditional-perf --bin load_target 2>&1 | tail -1
 
 echo "== machine"
 echo "nproc: $(nproc); $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2 }'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -105,8 +107,8 @@ echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $REPEAT repetitions, round-r
 
 if [[ " $PARTS " == *" load "* ]]; then
   command -v node >/dev/null || { echo "load.sh: node is missing" >&2; exit 1; }
-  if [ ! -d benches/express/node_modules/express ]; then
-    (cd benches/express && npm ci --no-audit --no-fund >/dev/null)
+  if [ ! -d perf/express/node_modules/express ]; then
+    (cd perf/express && npm ci --no-audit --no-fund >/dev/null)
   fi
 
   echo "== servers"
@@ -115,7 +117,7 @@ if [[ " $PARTS " == *" load "* ]]; then
   mkdir -p "$WORK/payloads"
   curl -s -o "$WORK/payloads/1k.json" "http://127.0.0.1:$PORT_OFF/json/1k"
   curl -s -o "$WORK/payloads/1m.json" "http://127.0.0.1:$PORT_OFF/json/1m"
-  PORT=$PORT_EXPRESS PAYLOADS="$WORK/payloads" node benches/express/server.js >"$WORK/express.log" 2>&1 &
+  PORT=$PORT_EXPRESS PAYLOADS="$WORK/payloads" node perf/express/server.js >"$WORK/express.log" 2>&1 &
   PIDS+=("$!")
   wait_ready "http://127.0.0.1:$PORT_EXPRESS/json/1k"
   head -1 "$WORK/express.log"
@@ -163,7 +165,7 @@ if [[ " $PARTS " == *" load "* ]]; then
   for rep in $(seq 1 "$REPEAT"); do
     while IFS='|' read -r size status server url tag; do
       line=$(INM="$tag" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-        -s benches/wrk_report.lua "$url" | grep '^RESULT')
+        -s perf/scripts/wrk_report.lua "$url" | grep '^RESULT')
       fields=$(echo "$line" | sed 's/^RESULT //' | tr ' ' '\n' | cut -d= -f2 | paste -sd '\t')
       printf '%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$status" "$server" "$fields" >>"$RAW"
       printf '  rep %s  %-3s %s %-15s %s\n' "$rep" "$size" "$status" "$server" "${line#RESULT }"
@@ -239,11 +241,11 @@ if [[ " $PARTS " == *" memory "* ]]; then
     stop "$pid"
   }
   fast_clients() { # wrk keeps 64 connections busy, reading as fast as it can
-    wrk -t"$THREADS" -c64 -d"${DURATION}s" -s benches/wrk_report.lua \
+    wrk -t"$THREADS" -c64 -d"${DURATION}s" -s perf/scripts/wrk_report.lua \
       "http://127.0.0.1:$PORT_MEM/stream/8m" | grep '^RESULT' | sed 's/^RESULT/  64 x 8 MiB, wrk:/'
   }
   paced_clients() { # the same, but the 64 responses are read (and held) side by side
-    wrk -t"$THREADS" -c64 -d"${DURATION}s" -s benches/wrk_report.lua \
+    wrk -t"$THREADS" -c64 -d"${DURATION}s" -s perf/scripts/wrk_report.lua \
       "http://127.0.0.1:$PORT_MEM/paced/8m" | grep '^RESULT' | sed 's/^RESULT/  64 x 8 MiB paced, wrk:/'
   }
   one_gib() {

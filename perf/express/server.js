@@ -1,10 +1,10 @@
 // Express 5 with its defaults (weak ETag from the body, 304 on a fresh
-// If-None-Match), serving the same JSON bytes as examples/load_target.rs.
+// If-None-Match), serving the same JSON bytes as perf/src/bin/load_target.rs.
 //
 //   PORT=3003 PAYLOADS=/tmp/payloads node server.js
 //
 // PAYLOADS is a directory holding 1k.json and 1m.json, fetched from the Rust
-// server by scripts/load.sh so that both serve identical bytes.
+// server by perf/scripts/load.sh so that both serve identical bytes.
 'use strict';
 
 const fs = require('node:fs');

@@ -4,8 +4,8 @@
 //! exits non-zero on any error or on memory growth.
 //!
 //! ```text
-//! cargo run --release --example soak                       # 60 s, 64 connections
-//! SOAK_SECONDS=10 SOAK_CONCURRENCY=32 cargo run --example soak
+//! cargo run --release -p tower-conditional-perf --bin soak   # 60 s, 64 connections
+//! SOAK_SECONDS=10 SOAK_CONCURRENCY=32 cargo run -p tower-conditional-perf --bin soak
 //! ```
 
 use std::net::SocketAddr;

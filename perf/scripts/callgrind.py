@@ -19,12 +19,13 @@ Instructions are not time (blake3's SIMD code does more per instruction than
 the layer's bookkeeping), so these ratios are a cross-check and a profile,
 not the targets.
 
-    python3 benches/callgrind.py                    # the default set below
-    python3 benches/callgrind.py '200_1KiB_x1'      # groups to profile
-    python3 benches/callgrind.py --keep /tmp/cg     # keep the profiles to read
-                                                    # with callgrind_annotate
+    python3 perf/scripts/callgrind.py                    # the default set below
+    python3 perf/scripts/callgrind.py '200_1KiB_x1'      # groups to profile
+    python3 perf/scripts/callgrind.py --keep /tmp/cg     # keep the profiles to read
+                                                         # with callgrind_annotate
 
-Needs valgrind and a built bench (`cargo bench --bench layer --no-run`).
+Needs valgrind; the bench is built with
+`cargo bench -p tower-conditional --bench layer --no-run` unless --binary names one.
 """
 
 import argparse
@@ -34,7 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+# The workspace root: this file is perf/scripts/callgrind.py.
+REPO = Path(__file__).resolve().parents[2]
 
 DEFAULT_GROUPS = [
     "200_0B_x1", "200_128B_x1", "200_1KiB_x1", "200_16KiB_x1",
@@ -58,7 +60,8 @@ FUNCTIONS = {
 
 def bench_binary():
     out = subprocess.run(
-        ["cargo", "bench", "--bench", "layer", "--no-run", "--message-format=json"],
+        ["cargo", "bench", "-p", "tower-conditional", "--bench", "layer", "--no-run",
+         "--message-format=json"],
         cwd=REPO, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         match = re.search(r'"executable":"([^"]+/layer-[0-9a-f]+)"', line)
