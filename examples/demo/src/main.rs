@@ -1,8 +1,8 @@
 //! A small site behind `ConditionalLayer`.
 //!
 //! ```text
-//! cargo run --example demo            # listens on 127.0.0.1:3000
-//! ADDR=127.0.0.1:8080 cargo run --example demo
+//! cargo run -p example-demo            # listens on 127.0.0.1:3000
+//! ADDR=127.0.0.1:8080 cargo run -p example-demo
 //! ```
 //!
 //! Then watch revalidation at work:
@@ -142,9 +142,17 @@ async fn main() {
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
         .parse()
         .expect("ADDR must be an address like 127.0.0.1:3000");
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .unwrap_or_else(|error| panic!("cannot listen on {addr}: {error}"));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            if error.kind() == std::io::ErrorKind::AddrInUse {
+                eprintln!("{addr} is in use; set ADDR=127.0.0.1:8080 to use another address");
+            } else {
+                eprintln!("cannot listen on {addr}: {error}; set ADDR to use another address");
+            }
+            std::process::exit(1);
+        }
+    };
     println!("listening on http://{}", listener.local_addr().unwrap());
     axum::serve(listener, app()).await.unwrap();
 }
