@@ -38,8 +38,8 @@
 //! current-thread runtime (`Runtime::block_on` per iteration: its cost is in
 //! `bare` and `layer` alike and cancels in their difference).
 //!
-//! `python3 benches/report.py` turns the results into the ratio tables of
-//! BENCHMARKS.md and draws `benches/overhead.png`.
+//! `python3 perf/scripts/report.py` turns the results into the ratio tables
+//! of BENCHMARKS.md and draws `perf/results/overhead.png`.
 
 use std::convert::Infallible;
 use std::hint::black_box;

@@ -135,7 +135,7 @@
 //! Which `ETag` a `200` carries, from strongest claim to weakest: the one the
 //! handler set; else the looked-up one; else the hash of the body. A handler
 //! that can change the resource between the lookup and its answer should set
-//! the `ETag` of what it actually read. `examples/optimistic_concurrency.rs`
+//! the `ETag` of what it actually read. `examples/optimistic-concurrency/`
 //! shows the whole pattern.
 //!
 //! # Security

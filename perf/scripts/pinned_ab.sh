@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Server CPU per request, layer off / on / hand-written SHA-256, with the
+# server and the load generator on separate cores so they do not compete:
+# perf/src/bin/load_target.rs pinned to CPU 1 (tokio then starts one worker),
+# `wrk -t1 -c16` pinned to CPU 0, on 127.0.0.1 only. The server's CPU time
+# (utime + stime from /proc/PID/stat) over the run, divided by the requests
+# wrk completed, is the cost of one request, kernel included.
+#
+#   perf/scripts/pinned_ab.sh                 # /json/1k, 3 rounds of 5 s
+#   DOC=1m ROUNDS=5 perf/scripts/pinned_ab.sh
+#   ROUTE=fresh MODES="off on" perf/scripts/pinned_ab.sh   # /fresh/1k: new bytes every request
+#   MODES="on on-304" perf/scripts/pinned_ab.sh             # 200s against 304s, layer on
+#   ROUTE=fresh MODES="off in-handler hand-rolled on" perf/scripts/pinned_ab.sh  # against the floors
+#
+# Modes: off, on, no-memo (the layer without its memo of recent bodies),
+# hand-rolled (no layer: the least axum middleware that hashes and tags),
+# manual (the hand-written SHA-256 route, no layer), in-handler (blake3 in the
+# handler, nothing else, no layer: the floor of tagging with a content hash;
+# ROUTE json or fresh, DOC 1k), on-304 (layer on, every request revalidates
+# with the ETag of a first GET, so every answer is a 304).
+#
+# Needs wrk, curl, taskset, python3 and two CPUs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DOC=${DOC:-1k}
+ROUTE=${ROUTE:-json}
+MODES=${MODES:-off on manual}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+PORT=${PORT:-3950}
+TICKS=$(getconf CLK_TCK)
+
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --quiet --release -p tower-conditional-perf --bin load_target
+for round in $(seq "$ROUNDS"); do
+  for mode in $MODES; do
+    layer=$mode path=/$ROUTE/$DOC
+    headers=()
+    if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
+    if [ "$mode" = in-handler ]; then layer=off path=/in-handler/$ROUTE/$DOC; fi
+    if [ "$mode" = on-304 ]; then layer=on; fi
+    LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 "$TARGET/release/load_target" \
+      >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do
+      curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
+      sleep 0.1
+    done
+    if [ "$mode" = on-304 ]; then
+      etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
+        | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+      headers=(-H "If-None-Match: $etag")
+    fi
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    out=$(taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "${headers[@]}" "http://127.0.0.1:$PORT$path")
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(python3 -c "print(round(($after - $before) / $TICKS * 1e6 / $requests, 2))")
+    echo "round $round $mode: $rps req/s, server CPU $cpu us/request"
+  done
+done
