@@ -179,7 +179,7 @@ fn runtime() -> Runtime {
 }
 
 fn layer() -> ConditionalLayer {
-    ConditionalLayer::new().max_body_size(MAX_BODY)
+    ConditionalLayer::new().max_hashed_body_size(MAX_BODY)
 }
 
 fn tune<M: criterion::measurement::Measurement>(group: &mut BenchmarkGroup<'_, M>, len: usize) {

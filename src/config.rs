@@ -70,16 +70,16 @@ pub enum HeadRequests {
     Unchanged,
 }
 
-/// The default for [`ConditionalLayer::max_body_size`](crate::ConditionalLayer::max_body_size): 4 MiB.
+/// The default for [`ConditionalLayer::max_hashed_body_size`](crate::ConditionalLayer::max_hashed_body_size): 4 MiB.
 ///
 /// ```
-/// use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
+/// use tower_conditional::{ConditionalLayer, DEFAULT_MAX_HASHED_BODY_SIZE};
 ///
 /// // Twice the default, for a service of larger documents.
-/// let layer = ConditionalLayer::new().max_body_size(2 * DEFAULT_MAX_BODY_SIZE);
+/// let layer = ConditionalLayer::new().max_hashed_body_size(2 * DEFAULT_MAX_HASHED_BODY_SIZE);
 /// # let _ = layer;
 /// ```
-pub const DEFAULT_MAX_BODY_SIZE: usize = 4 * 1024 * 1024;
+pub const DEFAULT_MAX_HASHED_BODY_SIZE: usize = 4 * 1024 * 1024;
 
 /// What counts as a small body: one whose chunks are gathered into one
 /// buffer to be hashed in one call, and which the memo of recent bodies may
@@ -91,7 +91,7 @@ pub(crate) const SMALL_BODY: usize = 16 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Config {
     pub(crate) etag_policy: EtagPolicy,
-    pub(crate) max_body_size: usize,
+    pub(crate) max_hashed_body_size: usize,
     pub(crate) head_requests: HeadRequests,
     pub(crate) remember_recent_bodies: bool,
 }
@@ -100,7 +100,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             etag_policy: EtagPolicy::Strong,
-            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_hashed_body_size: DEFAULT_MAX_HASHED_BODY_SIZE,
             head_requests: HeadRequests::AsGet,
             remember_recent_bodies: true,
         }

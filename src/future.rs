@@ -159,7 +159,7 @@ where
                 // Most bodies are in memory already: read them now. Only a
                 // body that must be waited for puts the response in the
                 // state, boxed, so that the future stays small for all.
-                let max = pending.request.config.max_body_size;
+                let max = pending.request.config.max_hashed_body_size;
                 if let Poll::Ready(read) = pending.reading.poll_read(cx, &mut body, max) {
                     return Poll::Ready(Ok(respond_read(pending, body, read)));
                 }
@@ -170,7 +170,7 @@ where
             }
             StateProj::Reading { reading } => {
                 let (body, pending) = reading.as_mut().expect("polled after completion");
-                let max = pending.request.config.max_body_size;
+                let max = pending.request.config.max_hashed_body_size;
                 let read = ready!(pending.reading.poll_read(cx, body, max));
                 let (body, pending) = reading.take().expect("checked above");
                 state.set(State::Done);

@@ -23,7 +23,7 @@ use crate::service::Conditional;
 ///     .layer(
 ///         ConditionalLayer::new()
 ///             .etag_policy(EtagPolicy::Strong)
-///             .max_body_size(1024 * 1024),
+///             .max_hashed_body_size(1024 * 1024),
 ///     );
 /// # let _ = app;
 /// ```
@@ -61,8 +61,10 @@ impl<L> ConditionalLayer<L> {
         self
     }
 
-    /// The largest body, in bytes, that is held back to be hashed; the
-    /// default is [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE) (4 MiB).
+    /// The largest response body, in bytes, that is held back to be hashed;
+    /// the default is [`DEFAULT_MAX_HASHED_BODY_SIZE`](crate::DEFAULT_MAX_HASHED_BODY_SIZE)
+    /// (4 MiB). It limits what the layer reads of a response, not what a
+    /// request may send.
     ///
     /// A body that announces more (by its size hint or `Content-Length`) is
     /// streamed at once; one that turns out longer while it is read is sent
@@ -72,11 +74,26 @@ impl<L> ConditionalLayer<L> {
     /// ```
     /// use tower_conditional::ConditionalLayer;
     ///
-    /// let layer = ConditionalLayer::new().max_body_size(256 * 1024);
+    /// let layer = ConditionalLayer::new().max_hashed_body_size(256 * 1024);
     /// # let _ = layer;
     /// ```
-    pub fn max_body_size(mut self, bytes: usize) -> Self {
-        self.config.max_body_size = bytes;
+    ///
+    /// # Panics
+    ///
+    /// When `bytes` is 0: only empty bodies would be hashed. To pass a
+    /// response on untouched, mark it with [`Bypass`](crate::Bypass).
+    ///
+    /// ```should_panic
+    /// let layer = tower_conditional::ConditionalLayer::new().max_hashed_body_size(0);
+    /// ```
+    #[track_caller]
+    pub fn max_hashed_body_size(mut self, bytes: usize) -> Self {
+        assert!(
+            bytes > 0,
+            "ConditionalLayer::max_hashed_body_size(0) would hash only empty bodies; \
+             to pass a response on untouched, mark it with tower_conditional::Bypass"
+        );
+        self.config.max_hashed_body_size = bytes;
         self
     }
 
@@ -184,7 +201,7 @@ impl<L> fmt::Debug for ConditionalLayer<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConditionalLayer")
             .field("etag_policy", &self.config.etag_policy)
-            .field("max_body_size", &self.config.max_body_size)
+            .field("max_hashed_body_size", &self.config.max_hashed_body_size)
             .field("head_requests", &self.config.head_requests)
             .field(
                 "remember_recent_bodies",

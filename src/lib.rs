@@ -57,7 +57,7 @@
 //! # What is hashed and what streams through
 //!
 //! Only `200 OK` answers to GET and HEAD are read and hashed, up to
-//! [`ConditionalLayer::max_body_size`] (4 MiB by default). These stream
+//! [`ConditionalLayer::max_hashed_body_size`] (4 MiB by default). These stream
 //! through untouched, without being held back or given an `ETag`:
 //!
 //! - every other method and status (other 2xx answers that carry their own
@@ -195,7 +195,7 @@ mod plan;
 mod preconditions;
 
 pub use crate::body::ConditionalBody;
-pub use crate::config::{Bypass, EtagPolicy, HeadRequests, DEFAULT_MAX_BODY_SIZE};
+pub use crate::config::{Bypass, EtagPolicy, HeadRequests, DEFAULT_MAX_HASHED_BODY_SIZE};
 pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::ConditionalLayer;
@@ -203,3 +203,9 @@ pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
 pub use crate::lookup_future::LookupFuture;
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;
+
+// Every Rust snippet of the README compiles (and, unless marked `no_run`,
+// runs) as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -80,7 +80,11 @@ pub(crate) fn plan<B: Body>(parts: &response::Parts, body: &B, request: &Request
     if !is_ok
         || has_etag
         || empty_head(body, request)
-        || announces_more(fields.content_length, body, request.config.max_body_size)
+        || announces_more(
+            fields.content_length,
+            body,
+            request.config.max_hashed_body_size,
+        )
     {
         return Plan::InPlace;
     }
@@ -314,7 +318,7 @@ mod tests {
     #[test]
     fn a_body_announced_over_the_limit_is_not_read() {
         let mut request = facts(false, &[]);
-        request.config.max_body_size = 3;
+        request.config.max_hashed_body_size = 3;
         assert!(matches!(
             plan(&head(200, &[]), &full("abc"), &request),
             Plan::Read { .. }

@@ -330,9 +330,9 @@ mod tests {
     use http_body::Frame;
     use http_body_util::{BodyExt, StreamBody};
 
-    fn config(max_body_size: usize) -> Config {
+    fn config(max_hashed_body_size: usize) -> Config {
         Config {
-            max_body_size,
+            max_hashed_body_size,
             ..Config::default()
         }
     }
@@ -403,7 +403,7 @@ mod tests {
                     ..config(usize::MAX)
                 };
                 let mut body = chunked(&chunks);
-                let (reading, read) = read_all(&mut body, config.max_body_size);
+                let (reading, read) = read_all(&mut body, config.max_hashed_body_size);
                 assert!(matches!(read, BodyRead::Ended));
                 assert_eq!(reading.read_len(), expected.len(), "{sizes:?}");
                 let (held, etag) = reading.finish(&config);

@@ -197,7 +197,7 @@ fn runtime() -> Runtime {
 
 /// Bodies up to 8 MiB are hashed in these tests.
 fn layer() -> ConditionalLayer {
-    ConditionalLayer::new().max_body_size(16 * 1024 * 1024)
+    ConditionalLayer::new().max_hashed_body_size(16 * 1024 * 1024)
 }
 
 /// Sends a request and collects the body; returns the status and body length.

@@ -35,7 +35,7 @@ async fn tapped_server() -> (std::net::SocketAddr, TapRx) {
                 async move { Body::new(tap.body()) }
             }),
         )
-        .layer(ConditionalLayer::new().max_body_size(LIMIT));
+        .layer(ConditionalLayer::new().max_hashed_body_size(LIMIT));
     (serve_router(router).await, taps)
 }
 

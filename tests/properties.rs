@@ -623,7 +623,7 @@ proptest! {
         let data = body.data();
         let spec = ResponseSpec { status: StatusCode::OK, headers: HeaderMap::new(), body: body.clone() };
         let got = through(
-            ConditionalLayer::new().max_body_size(limit),
+            ConditionalLayer::new().max_hashed_body_size(limit),
             request(Method::GET, HeaderMap::new()),
             &spec,
         );

@@ -1,6 +1,6 @@
 //! The bytes the client gets (spec point 3): exactly the inner body, trailers
 //! included (HTTP/1.1 chunked trailers and HTTP/2), and bodies over
-//! `max_body_size` (known in advance or found out while reading) sent whole
+//! `max_hashed_body_size` (known in advance or found out while reading) sent whole
 //! and unchanged without an `ETag`.
 
 mod common;
@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use tower::Layer;
-use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
+use tower_conditional::{ConditionalLayer, DEFAULT_MAX_HASHED_BODY_SIZE};
 
 const LIMIT: usize = 16;
 
@@ -167,7 +167,7 @@ async fn server(layer: ConditionalLayer) -> (SocketAddr, TapRx) {
 }
 
 async fn limited() -> (SocketAddr, TapRx) {
-    server(ConditionalLayer::new().max_body_size(LIMIT)).await
+    server(ConditionalLayer::new().max_hashed_body_size(LIMIT)).await
 }
 
 // --- Exact bytes and trailers ---------------------------------------------
@@ -302,8 +302,9 @@ async fn http1_trailers_on_the_wire() {
 #[tokio::test]
 async fn http2_trailers_reach_the_client() {
     let (tap, _taps) = tap();
-    let service = ConditionalLayer::new().layer(app(ConditionalLayer::new().max_body_size(0), tap));
-    // The outer layer hashes (the inner one, with a zero limit, lets it through).
+    let service =
+        ConditionalLayer::new().layer(app(ConditionalLayer::new().max_hashed_body_size(1), tap));
+    // The outer layer hashes (the inner one, with a one-byte limit, lets these through).
     let addr = serve_h2(service).await;
     let client = h2_client();
     let request = request(Method::GET, addr, "/trailers")
@@ -323,7 +324,7 @@ async fn http2_trailers_reach_the_client() {
     assert_eq!(response.etag(), expected_etag(&patterned(70000)));
 }
 
-// --- max_body_size ---------------------------------------------------------
+// --- max_hashed_body_size ---------------------------------------------------------
 
 #[tokio::test]
 async fn body_of_exactly_the_limit_is_hashed() {
@@ -445,17 +446,24 @@ async fn body_announced_over_the_limit_is_not_held() {
 
 #[tokio::test]
 async fn default_limit_is_four_mebibytes() {
-    assert_eq!(DEFAULT_MAX_BODY_SIZE, 4 * 1024 * 1024);
+    assert_eq!(DEFAULT_MAX_HASHED_BODY_SIZE, 4 * 1024 * 1024);
     let (addr, _taps) = server(ConditionalLayer::new()).await;
-    let at = http_get(addr, &format!("/stream/{}/65536", DEFAULT_MAX_BODY_SIZE)).await;
-    assert_eq!(at.body.len(), DEFAULT_MAX_BODY_SIZE);
-    assert_eq!(at.etag(), expected_etag(&patterned(DEFAULT_MAX_BODY_SIZE)));
-    let over = http_get(
+    let at = http_get(
         addr,
-        &format!("/stream/{}/65536", DEFAULT_MAX_BODY_SIZE + 1),
+        &format!("/stream/{}/65536", DEFAULT_MAX_HASHED_BODY_SIZE),
     )
     .await;
-    assert!(over.body == patterned(DEFAULT_MAX_BODY_SIZE + 1));
+    assert_eq!(at.body.len(), DEFAULT_MAX_HASHED_BODY_SIZE);
+    assert_eq!(
+        at.etag(),
+        expected_etag(&patterned(DEFAULT_MAX_HASHED_BODY_SIZE))
+    );
+    let over = http_get(
+        addr,
+        &format!("/stream/{}/65536", DEFAULT_MAX_HASHED_BODY_SIZE + 1),
+    )
+    .await;
+    assert!(over.body == patterned(DEFAULT_MAX_HASHED_BODY_SIZE + 1));
     assert!(!over.has("etag"));
 }
 
@@ -566,16 +574,16 @@ fn split(piece: &[u8]) -> Split {
 async fn data_in_several_pieces_is_sent_and_hashed_whole() {
     use tower::ServiceExt;
     for (n, chunk, limit, fails) in [
-        (1000, 10, DEFAULT_MAX_BODY_SIZE, false),
-        (1000, 1000, DEFAULT_MAX_BODY_SIZE, false),
-        (20000, 1000, DEFAULT_MAX_BODY_SIZE, false),
+        (1000, 10, DEFAULT_MAX_HASHED_BODY_SIZE, false),
+        (1000, 1000, DEFAULT_MAX_HASHED_BODY_SIZE, false),
+        (20000, 1000, DEFAULT_MAX_HASHED_BODY_SIZE, false),
         (1000, 10, 500, false),
-        (1000, 10, DEFAULT_MAX_BODY_SIZE, true),
+        (1000, 10, DEFAULT_MAX_HASHED_BODY_SIZE, true),
     ] {
         let what = format!("{n} B in chunks of {chunk}, limit {limit}, fails {fails}");
         let service =
             ConditionalLayer::new()
-                .max_body_size(limit)
+                .max_hashed_body_size(limit)
                 .layer(tower::service_fn(move |_req: http::Request<()>| {
                     let data = patterned(n);
                     let mut script: std::collections::VecDeque<_> = data

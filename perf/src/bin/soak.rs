@@ -91,7 +91,7 @@ fn app() -> Router {
         .route("/small/{id}", get(small))
         .route("/oversize", get(oversize))
         .route("/events", get(events))
-        .layer(ConditionalLayer::new().max_body_size(CAP))
+        .layer(ConditionalLayer::new().max_hashed_body_size(CAP))
 }
 
 fn rss_kib() -> u64 {
