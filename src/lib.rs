@@ -172,6 +172,7 @@
 //!   on [`ConditionalLayer::remember_recent_bodies`], where it is turned off
 //!   for responses whose bodies must not outlive them in memory. The tag
 //!   sent is the same either way.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code, unreachable_pub, missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
