@@ -2,8 +2,6 @@
 //! the hash of an empty body, no body bytes on the wire, whether the layer is
 //! applied with `Router::layer` or wraps a whole `Router` as a service.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,11 +10,12 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
 use tower_conditional::{ConditionalLayer, HeadRequests};
+
+use crate::support::*;
 
 const PLAIN: &str = "the body a GET gets";
 

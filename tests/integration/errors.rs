@@ -3,8 +3,6 @@
 //! dropping the response future (a client gone, a timeout) drops the inner
 //! body.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,12 +11,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use common::*;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncWriteExt;
 use tower::{Layer, ServiceBuilder};
 use tower_conditional::ConditionalLayer;
+
+use crate::support::*;
 
 fn router(tap: Tap) -> Router {
     Router::new()

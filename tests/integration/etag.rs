@@ -2,8 +2,6 @@
 //! bytes, computed incrementally, independent of chunking, deterministic,
 //! at least 128 bits, legal `etagc` characters; `W/` with the weak policy.
 
-mod common;
-
 use std::collections::HashSet;
 
 use axum::body::Body;
@@ -11,11 +9,12 @@ use axum::extract::RawQuery;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tower_conditional::{ConditionalLayer, EtagPolicy};
+
+use crate::support::*;
 
 const TEXT: &str = "hello, conditional world";
 

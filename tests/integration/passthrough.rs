@@ -7,8 +7,6 @@
 //! response head and the first chunk must reach the client while the handler
 //! has not sent the rest yet.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,10 +15,11 @@ use axum::extract::{Path, State};
 use axum::routing::{any, get};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower_conditional::{Bypass, ConditionalLayer};
+
+use crate::support::*;
 
 const FIRST: &str = "first chunk|";
 const SECOND: &str = "second chunk";

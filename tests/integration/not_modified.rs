@@ -2,18 +2,17 @@
 //! If-None-Match in all its forms, If-Modified-Since in the three HTTP-date
 //! formats, the headers a 304 keeps and drops, and the 304 on the wire.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::routing::{any, get};
 use axum::Router;
-use common::*;
 use http::{Method, StatusCode};
 use http_body_util::Full;
 use tower_conditional::{ConditionalLayer, EtagPolicy};
+
+use crate::support::*;
 
 const DOC: &str = "{\"document\":\"body v1\"}";
 const PLAIN: &str = "plain body";

@@ -1,8 +1,5 @@
-//! Shared setup for the integration tests: servers on real sockets, a hyper
-//! client, a raw HTTP/1.1 socket reader, and test bodies.
-//!
-//! Every test binary compiles this module, and no binary uses all of it.
-#![allow(dead_code)]
+//! The harness of the integration tests: servers on real sockets, a hyper
+//! client, a raw HTTP/1.1 socket reader, and bodies a test drives by hand.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -661,10 +658,6 @@ pub struct BodySender(mpsc::UnboundedSender<BodyItem>);
 impl BodySender {
     pub fn data(&self, chunk: impl Into<Bytes>) {
         let _ = self.0.send(Ok(Frame::data(chunk.into())));
-    }
-
-    pub fn trailers(&self, trailers: HeaderMap) {
-        let _ = self.0.send(Ok(Frame::trailers(trailers)));
     }
 
     pub fn error(&self, message: &str) {

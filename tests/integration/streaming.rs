@@ -3,8 +3,6 @@
 //! `max_body_size` (known in advance or found out while reading) sent whole
 //! and unchanged without an `ETag`.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,12 +11,13 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use tower::Layer;
 use tower_conditional::{ConditionalLayer, DEFAULT_MAX_BODY_SIZE};
+
+use crate::support::*;
 
 const LIMIT: usize = 16;
 
@@ -315,7 +314,7 @@ async fn http2_trailers_reach_the_client() {
     assert_eq!(response.trailers, Some(trailers()));
     assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
 
-    let second = common::request(Method::GET, addr, "/exact/70000")
+    let second = crate::support::request(Method::GET, addr, "/exact/70000")
         .body(Full::default())
         .unwrap();
     let response = send(&client, second).await;
