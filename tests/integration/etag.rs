@@ -46,16 +46,23 @@ fn app(layer: ConditionalLayer) -> Router {
         .route("/big/one", get(|| async { big() }))
         .route(
             "/big/bytes",
-            get(|| async { Body::new(FramesBody::chunks(big().into_iter().map(|b| vec![b]))) }),
+            get(|| async {
+                Body::new(
+                    FramesBody::chunks(big().into_iter().map(|b| vec![b])).pending_before_each(),
+                )
+            }),
         )
         .route(
             "/big/uneven",
             get(|| async {
                 let data = big();
-                Body::new(FramesBody::chunks(split_at(
-                    &data,
-                    &[1, 2, 1025, 1030, 2048, 2049, 4096, 4999],
-                )))
+                Body::new(
+                    FramesBody::chunks(split_at(
+                        &data,
+                        &[1, 2, 1025, 1030, 2048, 2049, 4096, 4999],
+                    ))
+                    .pending_before_each(),
+                )
             }),
         )
         .route(
@@ -67,7 +74,7 @@ fn app(layer: ConditionalLayer) -> Router {
                     chunks.push(chunk);
                     chunks.push(Bytes::new());
                 }
-                Body::new(FramesBody::chunks(chunks))
+                Body::new(FramesBody::chunks(chunks).pending_before_each())
             }),
         )
         .route(
@@ -75,7 +82,9 @@ fn app(layer: ConditionalLayer) -> Router {
             "/big/false-length",
             get(|| async {
                 let data = big();
-                let body = Body::new(FramesBody::chunks(split_at(&data, &[100, 2000])));
+                let body = Body::new(
+                    FramesBody::chunks(split_at(&data, &[100, 2000])).pending_before_each(),
+                );
                 ([("content-length", "17")], body)
             }),
         )
@@ -89,7 +98,7 @@ fn app(layer: ConditionalLayer) -> Router {
                     .filter(|s| !s.is_empty())
                     .map(|s| s.parse().unwrap())
                     .collect();
-                Body::new(FramesBody::chunks(split_at(&big(), &offsets)))
+                Body::new(FramesBody::chunks(split_at(&big(), &offsets)).pending_before_each())
             }),
         )
         .layer(layer)

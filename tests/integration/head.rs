@@ -25,12 +25,14 @@ fn router() -> Router {
         .route("/big", get(|| async { patterned(5000) }))
         .route(
             "/stream",
-            get(|| async { Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])) }),
+            get(|| async {
+                Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"]).pending_before_each())
+            }),
         )
         .route("/empty", get(|| async { "" }))
         .route(
             "/empty-stream",
-            get(|| async { Body::new(FramesBody::chunks([""])) }),
+            get(|| async { Body::new(FramesBody::chunks([""]).pending_before_each()) }),
         )
         .route(
             "/no-store",
@@ -52,7 +54,9 @@ fn router() -> Router {
                 response(
                     StatusCode::OK,
                     &[("cache-control", "no-store")],
-                    Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])),
+                    Body::new(
+                        FramesBody::chunks(["the body ", "a GET ", "gets"]).pending_before_each(),
+                    ),
                 )
             }),
         )
@@ -64,7 +68,8 @@ fn router() -> Router {
                 let body = FramesBody::new([
                     http_body::Frame::data(Bytes::from_static(PLAIN.as_bytes())),
                     http_body::Frame::trailers(trailers),
-                ]);
+                ])
+                .pending_before_each();
                 response(StatusCode::OK, &[("trailer", "x-sum")], Body::new(body))
             }),
         )

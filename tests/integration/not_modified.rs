@@ -60,7 +60,7 @@ fn app(layer: ConditionalLayer) -> Router {
                 response(
                     StatusCode::OK,
                     &[("transfer-encoding", "chunked"), ("content-length", "10")],
-                    Body::new(FramesBody::chunks([PLAIN])),
+                    Body::new(FramesBody::chunks([PLAIN]).pending_before_each()),
                 )
             }),
         )

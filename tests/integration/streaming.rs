@@ -34,7 +34,8 @@ fn with_trailers() -> http::Response<Body> {
         Frame::data(Bytes::from_static(b"row 2\n")),
         Frame::data(Bytes::from_static(b"row 3\n")),
         Frame::trailers(trailers()),
-    ]);
+    ])
+    .pending_before_each();
     response(
         StatusCode::OK,
         &[("trailer", "x-checksum, x-row-count")],
@@ -50,7 +51,8 @@ fn one_chunk_with_trailers() -> http::Response<Body> {
     let body = FramesBody::new([
         Frame::data(Bytes::from_static(ROWS.as_bytes())),
         Frame::trailers(trailers()),
-    ]);
+    ])
+    .pending_before_each();
     response(
         StatusCode::OK,
         &[("trailer", "x-checksum, x-row-count")],
@@ -92,7 +94,7 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
                 |axum::extract::Path((n, chunk)): axum::extract::Path<(usize, usize)>| async move {
                     let data = patterned(n);
                     let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-                    Body::new(FramesBody::chunks(chunks))
+                    Body::new(FramesBody::chunks(chunks).pending_before_each())
                 },
             ),
         )
@@ -106,10 +108,13 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
                 )>| async move {
                     let data = patterned(n);
                     let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-                    Body::new(Hinted {
-                        inner: FramesBody::chunks(chunks),
-                        hint: SizeHint::with_exact(hint),
-                    })
+                    // A hint true or not: the layer sizes its buffers from
+                    // hints and must not trust them.
+                    Body::new(
+                        FramesBody::chunks(chunks)
+                            .pending_before_each()
+                            .with_size_hint(SizeHint::with_exact(hint)),
+                    )
                 },
             ),
         )
@@ -135,29 +140,6 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
         )
         .with_state(tap)
         .layer(layer)
-}
-
-/// A body whose size hint says whatever the test tells it to, true or not:
-/// the layer sizes its buffers from hints and must not trust them.
-struct Hinted {
-    inner: FramesBody,
-    hint: SizeHint,
-}
-
-impl http_body::Body for Hinted {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
-    }
 }
 
 async fn server(layer: ConditionalLayer) -> (SocketAddr, TapRx) {
@@ -468,7 +450,9 @@ async fn frames_sent(layer: ConditionalLayer, n: usize, chunk: usize) -> (Vec<By
         move |_req: http::Request<()>| async move {
             let data = patterned(n);
             let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-            Ok::<_, std::convert::Infallible>(http::Response::new(FramesBody::chunks(chunks)))
+            Ok::<_, std::convert::Infallible>(http::Response::new(
+                FramesBody::chunks(chunks).pending_before_each(),
+            ))
         },
     ));
     let response = service.oneshot(http::Request::new(())).await.unwrap();
