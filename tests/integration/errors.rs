@@ -1,7 +1,7 @@
-//! Failures (spec point 9): an error of the inner body while it is buffered
-//! reaches the client as an error, never as a complete 200 with an `ETag`;
-//! dropping the response future (a client gone, a timeout) drops the inner
-//! body.
+//! Failures, the crate's own behaviour: an error of the inner body while it
+//! is buffered reaches the client as an error, never as a complete 200 with
+//! an `ETag`; dropping the response future (a client gone, a timeout) drops
+//! the inner body.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

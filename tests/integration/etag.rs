@@ -1,6 +1,7 @@
-//! The `ETag` the layer computes (spec point 2): a hash of the exact body
-//! bytes, computed incrementally, independent of chunking, deterministic,
-//! at least 128 bits, legal `etagc` characters; `W/` with the weak policy.
+//! The `ETag` the layer computes (RFC 9110 §8.8.3): legal `etagc`
+//! characters, and `W/` with the weak policy. What the opaque part is, is the
+//! crate's choice: a hash of the exact body bytes, computed incrementally,
+//! independent of chunking, deterministic, at least 128 bits.
 
 use std::collections::HashSet;
 

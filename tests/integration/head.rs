@@ -1,6 +1,7 @@
-//! HEAD (spec point 8): the same `ETag` and `Content-Length` a GET gets, never
-//! the hash of an empty body, no body bytes on the wire, whether the layer is
-//! applied with `Router::layer` or wraps a whole `Router` as a service.
+//! HEAD (RFC 9110 §9.3.2): the same `ETag` and `Content-Length` a GET gets,
+//! never the hash of an empty body, no body bytes on the wire, whether the
+//! layer is applied with `Router::layer` or wraps a whole `Router` as a
+//! service.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,6 +1,9 @@
-//! Conditional GETs answered with `304 Not Modified` (spec points 5, 6 and 7):
-//! If-None-Match in all its forms, If-Modified-Since in the three HTTP-date
-//! formats, the headers a 304 keeps and drops, and the 304 on the wire.
+//! Conditional GETs answered with `304 Not Modified` (RFC 9110 §15.4.5):
+//! If-None-Match in all its forms (§13.1.2, with the weak comparison of
+//! §8.8.3.2), If-Modified-Since in the three HTTP-date formats (§13.1.3,
+//! §5.6.7) and ignored when If-None-Match is present (§13.2.2), the headers a
+//! 304 keeps and drops, and the 304 on the wire; and a failed If-Match on a
+//! GET (§13.1.1), answered `412 Precondition Failed` (§15.5.13).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -4,9 +4,10 @@
 //! 1. for any body (up to 64 KiB) and any chunking, the `ETag` is the content
 //!    hash of the body and the client receives exactly the bytes sent;
 //! 2. a `304` happens iff a member of the request's `If-None-Match` list
-//!    weakly matches the current entity-tag (or the list is `*` alone);
+//!    weakly matches the current entity-tag (or the list is `*` alone; RFC
+//!    9110 §13.1.2, §8.8.3.2);
 //! 3. a GET or HEAD never gets `412` without `If-Match` or a valid
-//!    `If-Unmodified-Since`;
+//!    `If-Unmodified-Since` (§13.1.1, §13.1.4);
 //! 4. responses the layer must not touch (POST, non-2xx, `no-store`) come
 //!    out with the same status, the same headers and the same frames.
 //!

@@ -1,7 +1,7 @@
-//! Bad input never panics (spec point 10): huge If-None-Match lists, control
-//! and non-ASCII bytes on a raw socket, lowercase `w/`, unterminated quotes,
-//! `*` mixed with tags, dates in years 0001, 9999 and before 1970. The server
-//! answers every one normally and keeps serving.
+//! Bad input never panics, the crate's own guarantee: huge If-None-Match
+//! lists, control and non-ASCII bytes on a raw socket, lowercase `w/`,
+//! unterminated quotes, `*` mixed with tags, dates in years 0001, 9999 and
+//! before 1970. The server answers every one normally and keeps serving.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,7 +1,8 @@
-//! The bytes the client gets (spec point 3): exactly the inner body, trailers
-//! included (HTTP/1.1 chunked trailers and HTTP/2), and bodies over
-//! `max_body_size` (known in advance or found out while reading) sent whole
-//! and unchanged without an `ETag`.
+//! The bytes the client gets, the crate's own guarantee: exactly the inner
+//! body, trailer fields included (RFC 9110 §6.5; HTTP/1.1 chunked trailers and
+//! HTTP/2) and left out of the hash, and bodies over `max_body_size` (known
+//! in advance or found out while reading) sent whole and unchanged without
+//! an `ETag`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
