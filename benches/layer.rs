@@ -43,19 +43,18 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use http::header::{CONTENT_TYPE, ETAG};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_conditional::{ConditionalLayer, EntityTag};
+use tower_conditional_test_support::FramesBody;
 
 /// Bodies up to 8 MiB are hashed: the default limit (4 MiB) would stream the
 /// largest one through unhashed.
@@ -87,57 +86,6 @@ fn payload(len: usize) -> Bytes {
         })
         .collect();
     Bytes::from(bytes)
-}
-
-/// A body that yields the bytes of one buffer as `frames` data frames of
-/// (nearly) equal size, each a cheap slice of the shared buffer, with an exact
-/// size hint like a stream of known length. A body of 0 bytes yields empty
-/// frames.
-struct Chunked {
-    rest: Bytes,
-    frames_left: usize,
-    chunk: usize,
-}
-
-impl Chunked {
-    fn new(data: Bytes, frames: usize) -> Self {
-        let chunk = data.len().div_ceil(frames.max(1));
-        Self {
-            rest: data,
-            frames_left: frames,
-            chunk,
-        }
-    }
-}
-
-impl Body for Chunked {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.frames_left == 0 {
-            return Poll::Ready(None);
-        }
-        self.frames_left -= 1;
-        let take = if self.frames_left == 0 {
-            self.rest.len()
-        } else {
-            self.chunk.min(self.rest.len())
-        };
-        let chunk = self.rest.split_to(take);
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames_left == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.rest.len() as u64)
-    }
 }
 
 type Req = Request<()>;
@@ -214,7 +162,7 @@ fn bench_200(c: &mut Criterion, rt: &Runtime, len: usize, label: &str, chunks: u
     } else {
         let data_for_inner = data.clone();
         let bare = service_fn(move |_req: Req| {
-            let body = Chunked::new(data_for_inner.clone(), chunks);
+            let body = FramesBody::split(data_for_inner.clone(), chunks).with_exact_size();
             async move { Ok::<_, Infallible>(Response::new(body)) }
         });
         let with_layer = layer().layer(bare.clone());

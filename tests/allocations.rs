@@ -20,17 +20,16 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http::header::ETAG;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, SizeHint};
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 use tower::{service_fn, Layer, Service, ServiceExt};
 use tower_conditional::{ConditionalLayer, EntityTag};
+use tower_conditional_test_support::{patterned, FramesBody};
 
 // ---------------------------------------------------------------------------
 // The counting allocator
@@ -124,69 +123,8 @@ fn count<T>(f: impl FnOnce() -> T) -> (T, Counts) {
 
 type Req = Request<()>;
 
-/// A body that yields one buffer as `frames` data frames, each a slice of the
-/// shared buffer (no copy), with an exact size hint.
-struct Chunked {
-    rest: Bytes,
-    frames_left: usize,
-    chunk: usize,
-    /// A size hint to give instead of the exact one, true or not.
-    hint: Option<SizeHint>,
-    /// Not ready at the first poll, as a body fed by I/O.
-    waits_first: bool,
-}
-
-impl Chunked {
-    fn new(data: Bytes, frames: usize) -> Self {
-        let chunk = data.len().div_ceil(frames);
-        Self {
-            rest: data,
-            frames_left: frames,
-            chunk,
-            hint: None,
-            waits_first: false,
-        }
-    }
-}
-
-impl Body for Chunked {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if self.waits_first {
-            self.waits_first = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        if self.frames_left == 0 {
-            return Poll::Ready(None);
-        }
-        self.frames_left -= 1;
-        let take = if self.frames_left == 0 {
-            self.rest.len()
-        } else {
-            self.chunk.min(self.rest.len())
-        };
-        let chunk = self.rest.split_to(take);
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.frames_left == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
-            .unwrap_or_else(|| SizeHint::with_exact(self.rest.len() as u64))
-    }
-}
-
 fn payload(len: usize) -> Bytes {
-    Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+    Bytes::from(patterned(len))
 }
 
 fn runtime() -> Runtime {
@@ -302,9 +240,9 @@ fn one_chunk_service(
 fn chunked_service(
     data: Bytes,
     frames: usize,
-) -> impl Service<Req, Response = Response<Chunked>, Error = Infallible> + Clone {
+) -> impl Service<Req, Response = Response<FramesBody>, Error = Infallible> + Clone {
     service_fn(move |_req: Req| {
-        let body = Chunked::new(data.clone(), frames);
+        let body = FramesBody::split(data.clone(), frames).with_exact_size();
         async move { Ok::<_, Infallible>(Response::new(body)) }
     })
 }
@@ -313,10 +251,14 @@ fn chunked_service(
 fn one_chunk_waiting_service(
     data: Bytes,
     waits_first: bool,
-) -> impl Service<Req, Response = Response<Chunked>, Error = Infallible> + Clone {
+) -> impl Service<Req, Response = Response<FramesBody>, Error = Infallible> + Clone {
     service_fn(move |_req: Req| {
-        let mut body = Chunked::new(data.clone(), 1);
-        body.waits_first = waits_first;
+        let body = FramesBody::split(data.clone(), 1).with_exact_size();
+        let body = if waits_first {
+            body.pending_first()
+        } else {
+            body
+        };
         async move { Ok::<_, Infallible>(Response::new(body)) }
     })
 }
@@ -586,8 +528,11 @@ fn the_gathering_buffer_follows_the_size_hint_within_bounds() {
         ] {
             let data = payload(len);
             let service = service_fn(move |_req: Req| {
-                let mut body = Chunked::new(data.clone(), FRAMES);
-                body.hint = hint;
+                let body = FramesBody::split(data.clone(), FRAMES);
+                let body = match hint {
+                    Some(hint) => body.with_size_hint(hint),
+                    None => body.with_exact_size(),
+                };
                 async move { Ok::<_, Infallible>(Response::new(body)) }
             });
             let layered = layer.clone().layer(service.clone());

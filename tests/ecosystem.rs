@@ -2,8 +2,8 @@
 //! did not write: curl, headless Chromium, nginx as a caching reverse proxy
 //! in front of two replicas, and Python's hishel cache.
 //!
-//! Every test spawns `examples/demo.rs` (built here with `cargo build
-//! --example demo`) and talks to it through a *tap*: a transparent TCP relay
+//! Every test spawns the demo (`examples/demo/`, built here with `cargo build
+//! -p example-demo`) and talks to it through a *tap*: a transparent TCP relay
 //! in this file that records the bytes of each connection both ways, so the
 //! assertions rest on what the server actually received and answered, not
 //! only on what a client reports.
@@ -609,20 +609,27 @@ fn python() -> PathBuf {
     python
 }
 
-/// Builds `examples/demo.rs` once per test binary and returns its path.
+/// Builds the demo (`examples/demo/`) once per test binary and returns its path.
 fn demo_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let mut command = Command::new(env!("CARGO"));
         command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--locked", "--example", "demo"])
+            .args([
+                "build",
+                "--locked",
+                "-p",
+                "example-demo",
+                "--bin",
+                "example-demo",
+            ])
             .arg("--message-format=json-render-diagnostics");
         if !cfg!(debug_assertions) {
             command.arg("--release");
         }
         let output = run(
-            "cargo build --example demo",
+            "cargo build -p example-demo",
             &mut command,
             Duration::from_secs(900),
         );
@@ -631,7 +638,8 @@ fn demo_binary() -> &'static Path {
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "demo"
+                message["reason"] == "compiler-artifact"
+                    && message["target"]["name"] == "example-demo"
             })
             .find_map(|message| message["executable"].as_str().map(PathBuf::from))
             .unwrap_or_else(|| panic!("cargo named no demo executable:\n{output:?}"))

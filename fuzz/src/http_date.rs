@@ -172,7 +172,7 @@ fn check_layer(last_modified: &HeaderValue, condition: &HeaderValue) {
             request
                 .headers_mut()
                 .insert(name.clone(), condition.clone());
-            let mut response = Response::new(FramesBody::whole(body));
+            let mut response = Response::new(FramesBody::chunks([body]));
             response
                 .headers_mut()
                 .insert(LAST_MODIFIED, last_modified.clone());

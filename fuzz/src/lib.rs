@@ -9,19 +9,22 @@
 //! `#entity-tag` lists, a reference model of the evaluation order, and
 //! invariants that must hold for any input.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
-use http_body::{Body, Frame};
+use http_body::Body;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_conditional::{Conditional, EntityTag, Evaluation, Validators};
+
+/// The handler bodies of the checks through the layer: the same body the
+/// crate's tests and benchmarks use.
+pub use tower_conditional_test_support::FramesBody;
 
 pub mod entity_tag_list;
 pub mod http_date;
@@ -281,45 +284,6 @@ pub fn run_ready<F: Future>(future: F) -> F::Output {
         }
     }
     panic!("an in-memory future did not complete");
-}
-
-/// A handler's body: the given data chunks, then trailers if any, one
-/// frame per poll.
-#[derive(Debug, Default)]
-pub struct FramesBody {
-    frames: VecDeque<Frame<Bytes>>,
-}
-
-impl FramesBody {
-    /// One chunk holding `data` (none when it is empty).
-    pub fn whole(data: &'static [u8]) -> Self {
-        Self::new(&[Bytes::from_static(data)], None)
-    }
-
-    pub fn new(chunks: &[Bytes], trailers: Option<HeaderMap>) -> Self {
-        let mut frames: VecDeque<Frame<Bytes>> = chunks
-            .iter()
-            .filter(|chunk| !chunk.is_empty())
-            .cloned()
-            .map(Frame::data)
-            .collect();
-        if let Some(trailers) = trailers {
-            frames.push_back(Frame::trailers(trailers));
-        }
-        Self { frames }
-    }
-}
-
-impl Body for FramesBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().frames.pop_front().map(Ok))
-    }
 }
 
 /// What came out of the middleware: head, collected body and trailers.

@@ -609,7 +609,12 @@ fn check_through_layer(
 ) {
     let body = shape.data();
     let trailers = shape.trailers();
-    let mut response = Response::new(FramesBody::new(&shape.chunks(), trailers.clone()));
+    let mut handler_body =
+        FramesBody::chunks(shape.chunks().into_iter().filter(|chunk| !chunk.is_empty()));
+    if let Some(trailers) = &trailers {
+        handler_body = handler_body.with_trailers(trailers.clone());
+    }
+    let mut response = Response::new(handler_body);
     if let Some(current) = current {
         if let Some(tag) = current.etag() {
             response.headers_mut().insert(ETAG, tag.to_header_value());

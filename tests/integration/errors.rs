@@ -1,9 +1,7 @@
-//! Failures (spec point 9): an error of the inner body while it is buffered
-//! reaches the client as an error, never as a complete 200 with an `ETag`;
-//! dropping the response future (a client gone, a timeout) drops the inner
-//! body.
-
-mod common;
+//! Failures, the crate's own behaviour: an error of the inner body while it
+//! is buffered reaches the client as an error, never as a complete 200 with
+//! an `ETag`; dropping the response future (a client gone, a timeout) drops
+//! the inner body.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,12 +11,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use common::*;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncWriteExt;
 use tower::{Layer, ServiceBuilder};
 use tower_conditional::ConditionalLayer;
+
+use crate::support::*;
 
 fn router(tap: Tap) -> Router {
     Router::new()

@@ -4,8 +4,6 @@
 //! service (a gate whose readiness the test controls, and a
 //! `ConcurrencyLimit`).
 
-mod common;
-
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::net::SocketAddr;
@@ -19,13 +17,14 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::{mpsc, Semaphore};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_conditional::{Conditional, ConditionalLayer};
+
+use crate::support::*;
 
 const PLAIN: &str = "composed body";
 

@@ -1,13 +1,13 @@
-//! What streams through untouched and unbuffered (spec points 1 and 4):
-//! other methods and statuses, `Cache-Control: no-store`, server-sent events,
-//! gRPC, the `Bypass` marker on the response or the request, and responses
-//! that carry their own `ETag` (which is kept and compared, not re-hashed).
+//! What streams through untouched and unbuffered: which responses the layer
+//! hashes is the crate's own rule. Other methods and statuses (a non-2xx
+//! answer ignores the preconditions, RFC 9110 §13.2.1), `Cache-Control:
+//! no-store` (RFC 9111 §5.2.2.5), server-sent events, gRPC, the `Bypass`
+//! marker on the response or the request, and responses that carry their own
+//! `ETag` (which is kept and compared, not re-hashed).
 //!
 //! "Unbuffered" is shown with a body the test drives through a channel: the
 //! response head and the first chunk must reach the client while the handler
 //! has not sent the rest yet.
-
-mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,10 +17,11 @@ use axum::extract::{Path, State};
 use axum::routing::{any, get};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower_conditional::{Bypass, ConditionalLayer};
+
+use crate::support::*;
 
 const FIRST: &str = "first chunk|";
 const SECOND: &str = "second chunk";

@@ -2,8 +2,6 @@
 //! an inner service that errors, a slow producer, and a handler that panics
 //! under tower-http's `CatchPanicLayer`.
 
-mod common;
-
 use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,13 +12,14 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tower::{service_fn, ServiceBuilder};
 use tower_conditional::{ConditionalLayer, EntityTag};
 use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::support::*;
 
 const LIMIT: usize = 64;
 

@@ -2,10 +2,8 @@
 //! a real TCP socket, with a counter that proves when the handler did not run.
 
 #[allow(dead_code)]
-#[path = "../examples/optimistic_concurrency.rs"]
+#[path = "../../examples/optimistic-concurrency/src/main.rs"]
 mod optimistic_concurrency;
-
-mod common;
 
 use std::future::ready;
 use std::net::SocketAddr;
@@ -17,10 +15,11 @@ use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::serve_router;
 use http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, EXPIRES, VARY,
 };
+
+use crate::support::serve_router;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};

@@ -1,9 +1,7 @@
-//! Bad input never panics (spec point 10): huge If-None-Match lists, control
-//! and non-ASCII bytes on a raw socket, lowercase `w/`, unterminated quotes,
-//! `*` mixed with tags, dates in years 0001, 9999 and before 1970. The server
-//! answers every one normally and keeps serving.
-
-mod common;
+//! Bad input never panics, the crate's own guarantee: huge If-None-Match
+//! lists, control and non-ASCII bytes on a raw socket, lowercase `w/`,
+//! unterminated quotes, `*` mixed with tags, dates in years 0001, 9999 and
+//! before 1970. The server answers every one normally and keeps serving.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,13 +9,14 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
-use common::*;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::Full;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tower::Layer;
 use tower_conditional::ConditionalLayer;
+
+use crate::support::*;
 
 const PLAIN: &str = "plain body";
 

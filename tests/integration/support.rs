@@ -1,10 +1,6 @@
-//! Shared setup for the integration tests: servers on real sockets, a hyper
-//! client, a raw HTTP/1.1 socket reader, and test bodies.
-//!
-//! Every test binary compiles this module, and no binary uses all of it.
-#![allow(dead_code)]
+//! The harness of the integration tests: servers on real sockets, a hyper
+//! client, a raw HTTP/1.1 socket reader, and bodies a test drives by hand.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -29,6 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tower_conditional::EntityTag;
+
+// The handler body and body bytes the benchmarks and fuzz targets use too.
+pub use tower_conditional_test_support::{patterned, FramesBody};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -609,48 +608,6 @@ pub fn content_etag(body: &[u8]) -> String {
 // Test bodies
 // ---------------------------------------------------------------------------
 
-/// A body that yields the given frames one at a time, returning `Pending` once
-/// before each so they arrive as separate reads, with an unknown size.
-pub struct FramesBody {
-    frames: VecDeque<Frame<Bytes>>,
-    yielded: bool,
-}
-
-impl FramesBody {
-    pub fn new(frames: impl IntoIterator<Item = Frame<Bytes>>) -> Self {
-        Self {
-            frames: frames.into_iter().collect(),
-            yielded: false,
-        }
-    }
-
-    pub fn chunks<I, C>(chunks: I) -> Self
-    where
-        I: IntoIterator<Item = C>,
-        C: Into<Bytes>,
-    {
-        Self::new(chunks.into_iter().map(|c| Frame::data(c.into())))
-    }
-}
-
-impl Body for FramesBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if !self.yielded {
-            self.yielded = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        self.yielded = false;
-        Poll::Ready(self.frames.pop_front().map(Ok))
-    }
-}
-
 /// What a test sends into a [`ChannelBody`].
 pub type BodyItem = Result<Frame<Bytes>, io::Error>;
 
@@ -661,10 +618,6 @@ pub struct BodySender(mpsc::UnboundedSender<BodyItem>);
 impl BodySender {
     pub fn data(&self, chunk: impl Into<Bytes>) {
         let _ = self.0.send(Ok(Frame::data(chunk.into())));
-    }
-
-    pub fn trailers(&self, trailers: HeaderMap) {
-        let _ = self.0.send(Ok(Frame::trailers(trailers)));
     }
 
     pub fn error(&self, message: &str) {
@@ -789,9 +742,4 @@ pub async fn wait_for_flag(what: &str, flag: &AtomicBool) {
         }
     })
     .await
-}
-
-/// A body of `len` bytes that is not all one repeated byte.
-pub fn patterned(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }

@@ -1,8 +1,7 @@
-//! HEAD (spec point 8): the same `ETag` and `Content-Length` a GET gets, never
-//! the hash of an empty body, no body bytes on the wire, whether the layer is
-//! applied with `Router::layer` or wraps a whole `Router` as a service.
-
-mod common;
+//! HEAD (RFC 9110 §9.3.2): the same `ETag` and `Content-Length` a GET gets,
+//! never the hash of an empty body, no body bytes on the wire, whether the
+//! layer is applied with `Router::layer` or wraps a whole `Router` as a
+//! service.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,11 +11,12 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt};
 use tower_conditional::{ConditionalLayer, HeadRequests};
+
+use crate::support::*;
 
 const PLAIN: &str = "the body a GET gets";
 
@@ -26,12 +26,14 @@ fn router() -> Router {
         .route("/big", get(|| async { patterned(5000) }))
         .route(
             "/stream",
-            get(|| async { Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])) }),
+            get(|| async {
+                Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"]).pending_before_each())
+            }),
         )
         .route("/empty", get(|| async { "" }))
         .route(
             "/empty-stream",
-            get(|| async { Body::new(FramesBody::chunks([""])) }),
+            get(|| async { Body::new(FramesBody::chunks([""]).pending_before_each()) }),
         )
         .route(
             "/no-store",
@@ -53,7 +55,9 @@ fn router() -> Router {
                 response(
                     StatusCode::OK,
                     &[("cache-control", "no-store")],
-                    Body::new(FramesBody::chunks(["the body ", "a GET ", "gets"])),
+                    Body::new(
+                        FramesBody::chunks(["the body ", "a GET ", "gets"]).pending_before_each(),
+                    ),
                 )
             }),
         )
@@ -65,7 +69,8 @@ fn router() -> Router {
                 let body = FramesBody::new([
                     http_body::Frame::data(Bytes::from_static(PLAIN.as_bytes())),
                     http_body::Frame::trailers(trailers),
-                ]);
+                ])
+                .pending_before_each();
                 response(StatusCode::OK, &[("trailer", "x-sum")], Body::new(body))
             }),
         )

@@ -1,9 +1,8 @@
-//! The bytes the client gets (spec point 3): exactly the inner body, trailers
-//! included (HTTP/1.1 chunked trailers and HTTP/2), and bodies over
-//! `max_hashed_body_size` (known in advance or found out while reading) sent whole
-//! and unchanged without an `ETag`.
-
-mod common;
+//! The bytes the client gets, the crate's own guarantee: exactly the inner
+//! body, trailer fields included (RFC 9110 §6.5; HTTP/1.1 chunked trailers and
+//! HTTP/2) and left out of the hash, and bodies over `max_hashed_body_size` (known
+//! in advance or found out while reading) sent whole and unchanged without
+//! an `ETag`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,12 +12,13 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use tower::Layer;
 use tower_conditional::{ConditionalLayer, DEFAULT_MAX_HASHED_BODY_SIZE};
+
+use crate::support::*;
 
 const LIMIT: usize = 16;
 
@@ -35,7 +35,8 @@ fn with_trailers() -> http::Response<Body> {
         Frame::data(Bytes::from_static(b"row 2\n")),
         Frame::data(Bytes::from_static(b"row 3\n")),
         Frame::trailers(trailers()),
-    ]);
+    ])
+    .pending_before_each();
     response(
         StatusCode::OK,
         &[("trailer", "x-checksum, x-row-count")],
@@ -51,7 +52,8 @@ fn one_chunk_with_trailers() -> http::Response<Body> {
     let body = FramesBody::new([
         Frame::data(Bytes::from_static(ROWS.as_bytes())),
         Frame::trailers(trailers()),
-    ]);
+    ])
+    .pending_before_each();
     response(
         StatusCode::OK,
         &[("trailer", "x-checksum, x-row-count")],
@@ -93,7 +95,7 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
                 |axum::extract::Path((n, chunk)): axum::extract::Path<(usize, usize)>| async move {
                     let data = patterned(n);
                     let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-                    Body::new(FramesBody::chunks(chunks))
+                    Body::new(FramesBody::chunks(chunks).pending_before_each())
                 },
             ),
         )
@@ -107,10 +109,13 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
                 )>| async move {
                     let data = patterned(n);
                     let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-                    Body::new(Hinted {
-                        inner: FramesBody::chunks(chunks),
-                        hint: SizeHint::with_exact(hint),
-                    })
+                    // A hint true or not: the layer sizes its buffers from
+                    // hints and must not trust them.
+                    Body::new(
+                        FramesBody::chunks(chunks)
+                            .pending_before_each()
+                            .with_size_hint(SizeHint::with_exact(hint)),
+                    )
                 },
             ),
         )
@@ -136,29 +141,6 @@ fn app(layer: ConditionalLayer, tap: Tap) -> Router {
         )
         .with_state(tap)
         .layer(layer)
-}
-
-/// A body whose size hint says whatever the test tells it to, true or not:
-/// the layer sizes its buffers from hints and must not trust them.
-struct Hinted {
-    inner: FramesBody,
-    hint: SizeHint,
-}
-
-impl http_body::Body for Hinted {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
-    }
 }
 
 async fn server(layer: ConditionalLayer) -> (SocketAddr, TapRx) {
@@ -316,7 +298,7 @@ async fn http2_trailers_reach_the_client() {
     assert_eq!(response.trailers, Some(trailers()));
     assert_eq!(response.etag(), expected_etag(ROWS.as_bytes()));
 
-    let second = common::request(Method::GET, addr, "/exact/70000")
+    let second = crate::support::request(Method::GET, addr, "/exact/70000")
         .body(Full::default())
         .unwrap();
     let response = send(&client, second).await;
@@ -477,7 +459,9 @@ async fn frames_sent(layer: ConditionalLayer, n: usize, chunk: usize) -> (Vec<By
         move |_req: http::Request<()>| async move {
             let data = patterned(n);
             let chunks: Vec<Vec<u8>> = data.chunks(chunk).map(<[u8]>::to_vec).collect();
-            Ok::<_, std::convert::Infallible>(http::Response::new(FramesBody::chunks(chunks)))
+            Ok::<_, std::convert::Infallible>(http::Response::new(
+                FramesBody::chunks(chunks).pending_before_each(),
+            ))
         },
     ));
     let response = service.oneshot(http::Request::new(())).await.unwrap();

@@ -1,8 +1,9 @@
-//! Conditional GETs answered with `304 Not Modified` (spec points 5, 6 and 7):
-//! If-None-Match in all its forms, If-Modified-Since in the three HTTP-date
-//! formats, the headers a 304 keeps and drops, and the 304 on the wire.
-
-mod common;
+//! Conditional GETs answered with `304 Not Modified` (RFC 9110 §15.4.5):
+//! If-None-Match in all its forms (§13.1.2, with the weak comparison of
+//! §8.8.3.2), If-Modified-Since in the three HTTP-date formats (§13.1.3,
+//! §5.6.7) and ignored when If-None-Match is present (§13.2.2), the headers a
+//! 304 keeps and drops, and the 304 on the wire; and a failed If-Match on a
+//! GET (§13.1.1), answered `412 Precondition Failed` (§15.5.13).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,10 +11,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::routing::{any, get};
 use axum::Router;
-use common::*;
 use http::{Method, StatusCode};
 use http_body_util::Full;
 use tower_conditional::{ConditionalLayer, EtagPolicy};
+
+use crate::support::*;
 
 const DOC: &str = "{\"document\":\"body v1\"}";
 const PLAIN: &str = "plain body";
@@ -61,7 +63,7 @@ fn app(layer: ConditionalLayer) -> Router {
                 response(
                     StatusCode::OK,
                     &[("transfer-encoding", "chunked"), ("content-length", "10")],
-                    Body::new(FramesBody::chunks([PLAIN])),
+                    Body::new(FramesBody::chunks([PLAIN]).pending_before_each()),
                 )
             }),
         )

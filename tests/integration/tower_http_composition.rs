@@ -7,10 +7,6 @@
 //! `.layer(CompressionLayer::new()).layer(ConditionalLayer::new())` the
 //! conditional layer is the outer one and sees the compressed bytes.
 
-// The shared helpers are another engineer's; keep this binary lint-clean
-// whatever their state.
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,7 +18,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -37,6 +32,8 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use crate::support::*;
 
 // ---------------------------------------------------------------------------
 // Helpers

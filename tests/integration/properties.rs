@@ -4,19 +4,18 @@
 //! 1. for any body (up to 64 KiB) and any chunking, the `ETag` is the content
 //!    hash of the body and the client receives exactly the bytes sent;
 //! 2. a `304` happens iff a member of the request's `If-None-Match` list
-//!    weakly matches the current entity-tag (or the list is `*` alone);
+//!    weakly matches the current entity-tag (or the list is `*` alone; RFC
+//!    9110 §13.1.2, §8.8.3.2);
 //! 3. a GET or HEAD never gets `412` without `If-Match` or a valid
-//!    `If-Unmodified-Since`;
+//!    `If-Unmodified-Since` (§13.1.1, §13.1.4);
 //! 4. responses the layer must not touch (POST, non-2xx, `no-store`) come
 //!    out with the same status, the same headers and the same frames.
 //!
 //! The number of cases is modest by default; set `PROPTEST_CASES` for more.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
+use std::pin::pin;
 
 use bytes::Bytes;
 use http::header::{
@@ -24,13 +23,15 @@ use http::header::{
     IF_UNMODIFIED_SINCE, LAST_MODIFIED, SET_COOKIE,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_conditional::{ConditionalLayer, EntityTag, EtagPolicy};
+
+use crate::support::FramesBody;
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -67,7 +68,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 struct BodySpec {
     chunks: Vec<Bytes>,
     trailers: Option<HeaderMap>,
-    /// Return `Pending` (after waking the task) before every frame.
+    /// Return `Pending` (after waking the task) before every frame and the end.
     stall: bool,
     /// Announce the exact length in the size hint.
     exact_hint: bool,
@@ -90,23 +91,17 @@ impl BodySpec {
         self.chunks.concat()
     }
 
-    fn body(&self) -> ChunkedBody {
-        let mut frames: VecDeque<Frame<Bytes>> =
-            self.chunks.iter().cloned().map(Frame::data).collect();
+    fn body(&self) -> FramesBody {
+        let mut body = FramesBody::chunks(self.chunks.iter().cloned());
         if let Some(trailers) = &self.trailers {
-            frames.push_back(Frame::trailers(trailers.clone()));
+            body = body.with_trailers(trailers.clone());
+        } else if self.exact_hint {
+            body = body.with_exact_size();
         }
-        let len = self.chunks.iter().map(Bytes::len).sum::<usize>() as u64;
-        ChunkedBody {
-            frames,
-            stall: self.stall,
-            stalled: false,
-            hint: if self.exact_hint && self.trailers.is_none() {
-                SizeHint::with_exact(len)
-            } else {
-                SizeHint::new()
-            },
+        if self.stall {
+            body = body.pending_before_each();
         }
+        body
     }
 }
 
@@ -127,50 +122,6 @@ impl std::fmt::Debug for BodySpec {
             .field("stall", &self.stall)
             .field("exact_hint", &self.exact_hint)
             .finish()
-    }
-}
-
-/// A body that yields the frames it was given, one per poll.
-#[derive(Debug)]
-struct ChunkedBody {
-    frames: VecDeque<Frame<Bytes>>,
-    stall: bool,
-    stalled: bool,
-    hint: SizeHint,
-}
-
-impl Body for ChunkedBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = self.get_mut();
-        if this.stall && !this.stalled && !this.frames.is_empty() {
-            this.stalled = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.stalled = false;
-        let frame = this.frames.pop_front();
-        if let Some(data) = frame.as_ref().and_then(Frame::data_ref) {
-            let len = data.len() as u64;
-            let lower = this.hint.lower().saturating_sub(len);
-            let upper = this.hint.upper().map(|upper| upper.saturating_sub(len));
-            let mut hint = SizeHint::new();
-            hint.set_lower(lower);
-            if let Some(upper) = upper {
-                hint.set_upper(upper);
-            }
-            this.hint = hint;
-        }
-        Poll::Ready(frame.map(Ok))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.hint
     }
 }
 
@@ -257,7 +208,7 @@ struct ResponseSpec {
 }
 
 impl ResponseSpec {
-    fn response(&self) -> Response<ChunkedBody> {
+    fn response(&self) -> Response<FramesBody> {
         let mut response = Response::new(self.body.body());
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers.clone();

@@ -1,8 +1,6 @@
 //! Nothing a client sends is reflected into a response, whatever the path
 //! (200, 304, 412; hashed, handler-set, looked up), through a raw TCP socket.
 
-mod common;
-
 use std::future::ready;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,9 +8,10 @@ use std::time::Duration;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
-use common::serve_router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+
+use crate::support::serve_router;
 
 const MARKER: &str = "zq7marker";
 

@@ -9,11 +9,7 @@
 //! and show that an `application/grpc` answer to a `GET` is streamed, not
 //! buffered or hashed, even with `If-None-Match: *` on the request.
 
-// The shared helpers are another engineer's; keep this binary lint-clean
-// whatever their state.
-mod common;
-
-#[path = "../examples/tonic.rs"]
+#[path = "../../examples/tonic/src/main.rs"]
 #[allow(dead_code)] // the example's `main` is not used here
 mod example;
 
@@ -21,7 +17,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use common::{h2_client, within, HttpClient};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -33,6 +28,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
+
+use crate::support::{h2_client, within, HttpClient};
 
 const CHECK: &str = "/grpc.health.v1.Health/Check";
 const WATCH: &str = "/grpc.health.v1.Health/Watch";
@@ -127,7 +124,7 @@ async fn watch_streams_every_change_while_the_stream_is_open() {
     // Nothing more until the status changes, and the stream is still open.
     let mut next = Box::pin(stream.message());
     assert!(
-        common::still_pending(&mut next, Duration::from_millis(200)).await,
+        crate::support::still_pending(&mut next, Duration::from_millis(200)).await,
         "a second message (or the end of the stream) came without a change"
     );
     reporter
@@ -363,7 +360,7 @@ async fn grpc_stream_answered_to_a_get_is_not_buffered() {
 
     let mut next = Box::pin(body.frame());
     assert!(
-        common::still_pending(&mut next, Duration::from_millis(200)).await,
+        crate::support::still_pending(&mut next, Duration::from_millis(200)).await,
         "more came on the stream without a change"
     );
     drop(next);

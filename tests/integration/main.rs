@@ -1,0 +1,26 @@
+//! The integration tests: the layer's behaviour through real sockets, a real
+//! server and a real client, one module per subject.
+//!
+//! They are one test binary, so the harness in [`support`] is compiled once
+//! and the layer and its dependencies are linked once. Tests that need a
+//! process of their own are separate binaries: `tests/allocations.rs`
+//! installs a counting global allocator, and `tests/ecosystem.rs` runs
+//! outside programs in a CI step of its own.
+
+mod support;
+
+mod composition;
+mod errors;
+mod etag;
+mod faults;
+mod head;
+mod lookup;
+mod not_modified;
+mod passthrough;
+mod precondition_matrix;
+mod properties;
+mod robustness;
+mod security;
+mod streaming;
+mod tonic;
+mod tower_http_composition;
