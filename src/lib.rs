@@ -194,6 +194,9 @@ mod lookup;
 mod memo;
 mod not_modified;
 mod preconditions;
+// Not yet called by the service: the 206 path lands separately (issue 18).
+#[allow(dead_code)]
+mod range;
 mod service;
 
 pub use crate::body::ConditionalBody;
