@@ -207,6 +207,14 @@ pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;
 
+/// Internals the fuzz targets in `fuzz/` check, compiled only with
+/// `--cfg fuzzing` (as `cargo fuzz` builds): not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::range::fuzzing as range;
+}
+
 /// Marks a request or a response to be passed through untouched: no body is
 /// held back, no `ETag` is added, no condition is evaluated.
 ///

@@ -602,6 +602,122 @@ fn whole_seconds(time: SystemTime) -> Option<u64> {
     time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
+/// The parser and the builder for the fuzz targets in `fuzz/`, which see
+/// only the public API: plain types over this module's, compiled only with
+/// `--cfg fuzzing` (as `cargo fuzz` builds), never part of the crate's API.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use std::time::SystemTime;
+
+    use bytes::Bytes;
+    use http::HeaderValue;
+
+    use crate::EntityTag;
+
+    /// See `range::MAX_RANGES`.
+    pub const MAX_RANGES: usize = super::MAX_RANGES;
+
+    /// A range-spec as parsed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Spec {
+        /// `first-pos "-" [ last-pos ]`, saturated at `u64::MAX`.
+        Int(u64, Option<u64>),
+        /// `"-" suffix-length`, saturated at `u64::MAX`.
+        Suffix(u64),
+    }
+
+    /// What a valid field selects.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Selected {
+        /// The whole representation (a `200`).
+        Whole,
+        /// A `416`.
+        Unsatisfiable,
+        /// Inclusive `(first, last)` pairs, in the order sent.
+        Ranges(Vec<(u64, u64)>),
+    }
+
+    /// The answer [`respond`] builds.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Response {
+        /// The `200` unchanged.
+        Full,
+        /// A `416` with this `Content-Range`.
+        NotSatisfiable(HeaderValue),
+        /// A one-part `206`: `Content-Range`, pieces, `Content-Length`.
+        Single(HeaderValue, Vec<Bytes>, u64),
+        /// A multipart `206`: `Content-Type`, pieces, `Content-Length`.
+        Multipart(HeaderValue, Vec<Bytes>, u64),
+    }
+
+    /// Parses one `Range` field line; `None` when it is to be ignored.
+    pub fn parse(value: &[u8]) -> Option<Vec<Spec>> {
+        let set = super::RangeSet::parse(value)?;
+        Some(
+            set.specs()
+                .iter()
+                .map(|spec| match *spec {
+                    super::RangeSpec::Int {
+                        first_pos,
+                        last_pos,
+                    } => Spec::Int(first_pos, last_pos),
+                    super::RangeSpec::Suffix { suffix_length } => Spec::Suffix(suffix_length),
+                })
+                .collect(),
+        )
+    }
+
+    /// Parses the field lines and selects against `length`.
+    pub fn select(lines: &[HeaderValue], length: u64) -> Option<Selected> {
+        let set = super::RangeSet::from_lines(lines)?;
+        Some(match set.select(length) {
+            super::Selection::Whole => Selected::Whole,
+            super::Selection::Unsatisfiable => Selected::Unsatisfiable,
+            super::Selection::Ranges(ranges) => {
+                Selected::Ranges(ranges.iter().map(|r| (r.first(), r.last())).collect())
+            }
+        })
+    }
+
+    /// Parses the field lines and answers from `chunks`, with the boundary
+    /// made from `tag`; `None` when the field is to be ignored.
+    pub fn respond(
+        lines: &[HeaderValue],
+        chunks: &[Bytes],
+        content_type: Option<&HeaderValue>,
+        tag: &EntityTag,
+    ) -> Option<Response> {
+        let set = super::RangeSet::from_lines(lines)?;
+        let boundary = super::Boundary::for_content_tag(tag);
+        Some(
+            match super::respond(&set, chunks, content_type, &boundary) {
+                super::RangeResponse::Full => Response::Full,
+                super::RangeResponse::NotSatisfiable { content_range } => {
+                    Response::NotSatisfiable(content_range)
+                }
+                super::RangeResponse::Partial(partial) => match partial.kind {
+                    super::PartialKind::Single { content_range } => {
+                        Response::Single(content_range, partial.pieces, partial.length)
+                    }
+                    super::PartialKind::Multipart { content_type } => {
+                        Response::Multipart(content_type, partial.pieces, partial.length)
+                    }
+                },
+            },
+        )
+    }
+
+    /// See `range::if_range_permits`.
+    pub fn if_range_permits(
+        lines: &[HeaderValue],
+        etag: Option<&EntityTag>,
+        last_modified: Option<SystemTime>,
+        date: Option<SystemTime>,
+    ) -> bool {
+        super::if_range_permits(lines, etag, last_modified, date)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
