@@ -454,10 +454,10 @@ impl EntityTag {
 }
 
 /// Characters needed for 128 bits in unpadded base64url.
-const HASH_CHARS: usize = 22;
+pub(crate) const HASH_CHARS: usize = 22;
 
 /// Unpadded base64url (RFC 4648 §5) of 16 bytes into 22 characters.
-fn base64url_128(input: &[u8], out: &mut [u8]) {
+pub(crate) fn base64url_128(input: &[u8], out: &mut [u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     debug_assert_eq!(input.len(), 16);
     debug_assert_eq!(out.len(), HASH_CHARS);

@@ -5,7 +5,7 @@
 //! (`cargo test` inside `fuzz/`), without libFuzzer.
 //!
 //! The oracles are written from RFC 9110 (§8.8.3, §5.6.1, §5.6.7, §13.1,
-//! §13.2.2), not from the crate's code: a strict reference parser for
+//! §13.2.2, §14), not from the crate's code: a strict reference parser for
 //! `#entity-tag` lists, a reference model of the evaluation order, and
 //! invariants that must hold for any input.
 
@@ -29,6 +29,7 @@ pub use tower_conditional_test_support::FramesBody;
 pub mod entity_tag_list;
 pub mod http_date;
 pub mod preconditions;
+pub mod range;
 
 /// Methods every check runs through: the two safe ones the crate answers
 /// with 304, and a spread of others (including extension methods).
@@ -533,6 +534,7 @@ mod tests {
             ("entity_tag_list", entity_tag_list::check as fn(&[u8])),
             ("http_date", http_date::check),
             ("preconditions", preconditions::check_bytes),
+            ("range", range::check_bytes),
         ] {
             let Ok(entries) = std::fs::read_dir(root.join(target)) else {
                 continue;
