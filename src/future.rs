@@ -92,6 +92,7 @@ where
     }
 
     /// Calls the inner service for a GET or HEAD, and watches its response.
+    #[inline]
     pub(crate) fn start<S, ReqBody>(
         inner: &mut S,
         mut request: Request<ReqBody>,
@@ -266,7 +267,7 @@ fn respond_read<B: Body>(
     if let Rest::Inner(_) = rest {
         // Outgrew the limit: it goes out without an entity-tag, after what
         // was read. Only the handler's `Last-Modified` can still decide.
-        let evaluation = plan::evaluate_read(None, last_modified, &request);
+        let evaluation = plan::evaluate_unhashed(last_modified, &request);
         return respond::respond(
             parts,
             evaluation,
@@ -283,7 +284,7 @@ fn respond_read<B: Body>(
         if !evaluable {
             return Response::from_parts(parts, ConditionalBody::empty());
         }
-        let evaluation = plan::evaluate_read(None, last_modified, &request);
+        let evaluation = plan::evaluate_unhashed(last_modified, &request);
         return respond::respond(
             parts,
             evaluation,
@@ -305,16 +306,20 @@ fn respond_hashed<B: Body>(
     last_modified: Option<std::time::SystemTime>,
     request: &RequestFacts,
 ) -> Response<ConditionalBody<B>> {
-    let evaluation = plan::evaluate_read(Some(etag.as_ref()), last_modified, request);
+    // Nearly every request has no preconditions: nothing to evaluate.
+    let evaluation = request
+        .preconditions
+        .as_deref()
+        .map(|preconditions| plan::evaluate_hashed(preconditions, &etag, last_modified));
     // The tag moves into the header: cloning a fresh `Bytes` would allocate.
     parts.headers.insert(ETAG, HeaderValue::from(etag));
-    respond::respond(
-        parts,
-        evaluation,
-        Outgoing::Read(held, Rest::Done),
-        request.is_head,
-    )
+    let body = Outgoing::Read(held, Rest::Done);
+    match evaluation {
+        None => respond::send(parts, body, request.is_head),
+        Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
+    }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

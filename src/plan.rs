@@ -13,7 +13,7 @@ use http_body::Body;
 
 use crate::config::{Bypass, Config};
 use crate::eligibility;
-use crate::entity_tag::{parse_tag, TagRef};
+use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
 use crate::preconditions::{
     is_get_or_head, single_date, Current, Evaluation, Preconditions, Validators,
@@ -156,6 +156,7 @@ pub(crate) fn evaluate_in_place(
 
 /// The `Last-Modified` of a `200` whose body is read, when a date
 /// precondition will be evaluated against it.
+#[inline(always)]
 pub(crate) fn last_modified_to_evaluate(
     parts: &response::Parts,
     request: &RequestFacts,
@@ -167,11 +168,10 @@ pub(crate) fn last_modified_to_evaluate(
     single_date(parts.headers.get_all(LAST_MODIFIED))
 }
 
-/// The evaluation of a `200` whose body was read: against the tag computed
-/// from it, or with none when it was not hashed (it outgrew the limit).
-#[inline]
-pub(crate) fn evaluate_read(
-    etag: Option<TagRef<'_>>,
+/// The evaluation of a `200` whose body was read but not hashed (it outgrew
+/// the limit, or is an empty answer to a HEAD): only its `Last-Modified` can
+/// decide.
+pub(crate) fn evaluate_unhashed(
     last_modified: Option<SystemTime>,
     request: &RequestFacts,
 ) -> Evaluation {
@@ -180,11 +180,25 @@ pub(crate) fn evaluate_read(
         Some(preconditions) => preconditions.evaluate_current(
             &Method::GET,
             Some(Current {
-                etag,
+                etag: None,
                 last_modified,
             }),
         ),
     }
+}
+
+/// The evaluation of a `200` whose body was read and hashed, against the tag
+/// computed from it.
+pub(crate) fn evaluate_hashed(
+    preconditions: &Preconditions,
+    etag: &EntityTag,
+    last_modified: Option<SystemTime>,
+) -> Evaluation {
+    let current = Current {
+        etag: Some(etag.as_ref()),
+        last_modified,
+    };
+    preconditions.evaluate_current(&Method::GET, Some(current))
 }
 
 /// Whether the preconditions of a HEAD whose answer came back empty, with no
@@ -241,8 +255,6 @@ mod tests {
     use bytes::Bytes;
     use http::{HeaderMap, HeaderValue, Response};
     use http_body_util::{Empty, Full};
-
-    use crate::entity_tag::EntityTag;
 
     fn facts(is_head: bool, conditions: &[(&'static str, &'static str)]) -> RequestFacts {
         let mut headers = HeaderMap::new();

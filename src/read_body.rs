@@ -177,6 +177,7 @@ impl Reading {
     }
 
     /// The body read whole: what is held for the client, and its entity-tag.
+    #[inline(always)]
     pub(crate) fn finish(self, config: &Config) -> (Held, EntityTag) {
         let Self { mut held, hashing } = self;
         let etag = match hashing {

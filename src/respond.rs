@@ -41,7 +41,7 @@ pub(crate) fn respond<B: Body>(
 }
 
 /// The response as the handler made it; a HEAD's without its body.
-#[inline]
+#[inline(always)]
 pub(crate) fn send<B: Body>(
     mut parts: response::Parts,
     body: Outgoing<B>,
@@ -89,6 +89,7 @@ pub(crate) fn failed<B: Body>(
 /// the handler stated (possibly wrong) is looked at. A body with trailers
 /// goes out chunked, where no length need be stated: a handler's field stays
 /// only when it is true.
+#[inline(always)]
 pub(crate) fn state_length(
     headers: &mut HeaderMap,
     held: &Held,
