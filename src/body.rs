@@ -126,6 +126,12 @@ impl Held {
         self.trailers.is_some()
     }
 
+    /// How many chunks of data are held.
+    #[cfg(test)]
+    pub(crate) fn chunk_count(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len() - self.taken
+    }
+
     #[inline]
     fn pop(&mut self) -> Option<Frame<Bytes>> {
         let next = || {

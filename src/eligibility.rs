@@ -58,12 +58,34 @@ fn has_no_store(line: &HeaderValue) -> bool {
     directive_names(line.as_bytes()).any(|name| name.eq_ignore_ascii_case(b"no-store"))
 }
 
+/// Media types whose bodies are streams of messages, each of use to the
+/// client as soon as it arrives: holding them back to hash would delay every
+/// message until the stream ends or outgrows the limit.
+///
+/// - `text/event-stream`: server-sent events;
+/// - `application/grpc`, `application/grpc+proto`, `application/grpc-web…`;
+/// - `application/x-ndjson`, `application/ndjson`, `application/jsonl`,
+///   `application/x-jsonlines` (newline-delimited JSON) and
+///   `application/json-seq` (RFC 7464 JSON text sequences);
+/// - `multipart/x-mixed-replace` (camera feeds, server push of images).
 fn is_streaming_content_type(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes().trim_ascii_start();
-    // Most responses are neither: look at the first letter before comparing.
+    // Most responses are none of these: look at a letter before comparing.
     match bytes.first().map(u8::to_ascii_lowercase) {
         Some(b't') => essence_is(bytes, b"text/event-stream"),
-        Some(b'a') => starts_with_ignore_case(bytes, b"application/grpc"),
+        Some(b'a') if starts_with_ignore_case(bytes, b"application/") => {
+            let subtype = &bytes[b"application/".len()..];
+            match subtype.first().map(u8::to_ascii_lowercase) {
+                Some(b'g') => starts_with_ignore_case(subtype, b"grpc"),
+                Some(b'x') => {
+                    essence_is(subtype, b"x-ndjson") || essence_is(subtype, b"x-jsonlines")
+                }
+                Some(b'n') => essence_is(subtype, b"ndjson"),
+                Some(b'j') => essence_is(subtype, b"jsonl") || essence_is(subtype, b"json-seq"),
+                _ => false,
+            }
+        }
+        Some(b'm') => essence_is(bytes, b"multipart/x-mixed-replace"),
         _ => false,
     }
 }
@@ -192,6 +214,36 @@ mod tests {
             "text/event-stream x"
         )])));
         assert!(!must_stream(&headers(&[("content-type", "text/html")])));
+        for streamed in [
+            "application/x-ndjson",
+            "Application/NDJSON; charset=utf-8",
+            "application/jsonl",
+            "application/x-jsonlines",
+            "application/json-seq",
+            "multipart/x-mixed-replace; boundary=frame",
+        ] {
+            assert!(
+                must_stream(&headers(&[("content-type", streamed)])),
+                "{streamed}"
+            );
+        }
+        for whole in [
+            "application/json",
+            "application/jsonld",
+            "application/json-patch+json",
+            "application/xml",
+            "application/x-www-form-urlencoded",
+            "application/ndjsonx",
+            "application/",
+            "application",
+            "multipart/form-data; boundary=x",
+            "multipart/byteranges; boundary=x",
+        ] {
+            assert!(
+                !must_stream(&headers(&[("content-type", whole)])),
+                "{whole}"
+            );
+        }
         assert!(!must_stream(&headers(&[(
             "content-type",
             "application/json"

@@ -68,8 +68,13 @@ impl<L> ConditionalLayer<L> {
     ///
     /// A body that announces more (by its size hint or `Content-Length`) is
     /// streamed at once; one that turns out longer while it is read is sent
-    /// on, whole and unchanged, without an `ETag`. Memory held per request
-    /// stays within this limit (plus the chunk that crossed it).
+    /// on, whole and unchanged, without an `ETag`.
+    ///
+    /// What a request holds while its body is read stays within this limit,
+    /// plus the chunk that crossed it, plus 16 KiB, whatever the chunk sizes:
+    /// chunks under 16 KiB are copied together into buffers of 16 KiB (the
+    /// copy that hashing them makes anyway), so a body in tiny chunks costs
+    /// its bytes, not a `Bytes` or an allocation of the sender's per chunk.
     ///
     /// ```
     /// use tower_conditional::ConditionalLayer;

@@ -65,7 +65,10 @@
 //!   conditions, so a `304` wins over a range);
 //! - bodies longer than the limit, or announced so by their size hint or
 //!   `Content-Length` (these go out whole and unchanged, with no `ETag`);
-//! - `Cache-Control: no-store`, `text/event-stream` and `application/grpc*`;
+//! - `Cache-Control: no-store`, and streams of messages: `text/event-stream`,
+//!   `application/grpc*`, newline-delimited JSON (`application/x-ndjson`,
+//!   `application/jsonl`, ...), `application/json-seq` and
+//!   `multipart/x-mixed-replace`;
 //! - responses whose handler set an `ETag`: that tag is kept and compared,
 //!   and the body is not read;
 //! - requests or responses that carry the [`Bypass`] extension.

@@ -100,6 +100,39 @@ pub(crate) fn precondition_failed_headers(current: Option<&Validators>) -> Heade
     headers
 }
 
+/// The headers of a `412` made in place of a response the handler gave: as
+/// [`precondition_failed_headers`], plus the fields of the response that
+/// describe the exchange rather than the representation the client did not
+/// get.
+///
+/// - `Access-Control-*`: without them a cross-origin client cannot read the
+///   `412` at all (an opaque network error instead of a status);
+/// - `Date` (RFC 9110 §6.6.1) and `Vary` (§12.5.5: what the answer depended on);
+/// - `Set-Cookie`: the handler ran, and its cookie is kept, as a `304` keeps it.
+///
+/// Dropped with the body: `Cache-Control` and `Expires` (they would let a
+/// cache store the `412` for as long as the `200`), `Content-*` and
+/// `Last-Modified` or `ETag` other than the current validators.
+pub(crate) fn precondition_failed_headers_from(
+    response: &HeaderMap,
+    current: Option<&Validators>,
+) -> HeaderMap {
+    let mut headers = precondition_failed_headers(current);
+    for (name, value) in response {
+        if is_kept_on_412(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+fn is_kept_on_412(name: &HeaderName) -> bool {
+    *name == header::DATE
+        || *name == header::VARY
+        || *name == header::SET_COOKIE
+        || name.as_str().starts_with("access-control-")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +208,51 @@ mod tests {
         assert_eq!(headers["content-length"], "0");
         assert_eq!(headers.len(), 2);
         assert_eq!(precondition_failed_headers(None).len(), 1);
+    }
+
+    #[test]
+    fn a_412_from_a_response_keeps_what_the_exchange_needs() {
+        let mut response = HeaderMap::new();
+        for (name, value) in [
+            ("access-control-allow-origin", "https://app.example"),
+            ("access-control-expose-headers", "etag"),
+            ("vary", "origin"),
+            ("vary", "accept-encoding"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+            ("cache-control", "public, max-age=3600"),
+            ("expires", "Sun, 06 Nov 1994 09:49:37 GMT"),
+            ("content-type", "application/json"),
+            ("content-location", "/items/1"),
+            ("etag", "\"old\""),
+            ("x-request-id", "7"),
+        ] {
+            response.append(name, value.parse().unwrap());
+        }
+        let current = Validators::new().with_etag("\"v2\"".parse().unwrap());
+        let headers = precondition_failed_headers_from(&response, Some(&current));
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://app.example"
+        );
+        assert_eq!(headers["access-control-expose-headers"], "etag");
+        assert_eq!(headers.get_all("vary").iter().count(), 2);
+        assert_eq!(headers.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(headers["date"], "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            headers.get_all("etag").iter().collect::<Vec<_>>(),
+            ["\"v2\""]
+        );
+        assert_eq!(headers["content-length"], "0");
+        for dropped in [
+            "cache-control",
+            "expires",
+            "content-type",
+            "content-location",
+            "x-request-id",
+        ] {
+            assert!(!headers.contains_key(dropped), "{dropped}");
+        }
     }
 }

@@ -28,6 +28,9 @@ pub(crate) fn empty_body_etag(policy: EtagPolicy) -> EntityTag {
     EntityTag::from_hash(&EMPTY_BODY_HASH, policy)
 }
 
+/// How many frames one poll reads at most before it lets other tasks run.
+const FRAMES_PER_POLL: usize = 256;
+
 /// How the reading of a body stopped.
 pub(crate) enum BodyRead<E> {
     /// It ended: everything was read.
@@ -69,9 +72,12 @@ enum Hashing {
 /// An incremental hasher for bodies longer than a small body that arrive in
 /// several chunks.
 ///
-/// Small chunks are gathered in one bounded buffer before they are hashed (a
-/// copy for hashing only: the frames held for the client are not copied),
-/// larger ones are hashed where they are.
+/// Small chunks are copied together into one buffer, the stage, before they
+/// are hashed; the stage, once full, is then held as one chunk for the
+/// client. So a body in tiny chunks costs what its bytes cost, not a
+/// `Bytes` (and often an allocation of the sender's) per chunk: what a
+/// request holds stays within the limit plus one stage, whatever the
+/// chunking. Large chunks are hashed and held where they are.
 struct StagedHasher {
     hasher: blake3::Hasher,
     stage: Vec<u8>,
@@ -87,25 +93,36 @@ impl StagedHasher {
         })
     }
 
-    fn update(&mut self, data: &[u8]) {
-        if !self.stage.is_empty() && self.stage.len() + data.len() > SMALL_BODY {
-            self.hasher.update(&self.stage);
-            self.stage.clear();
+    /// Takes a chunk: copied to the stage when small, else hashed and held.
+    fn take<D: Buf>(&mut self, held: &mut Held, data: D) {
+        let len = data.remaining();
+        if len >= SMALL_BODY {
+            self.flush(held);
+            let data = into_bytes(data);
+            self.hasher.update(&data);
+            held.push_data(data);
+            return;
         }
-        if data.len() >= SMALL_BODY {
-            self.hasher.update(data);
-        } else {
-            if self.stage.capacity() < SMALL_BODY {
-                self.stage.reserve_exact(SMALL_BODY - self.stage.len());
-            }
-            self.stage.extend_from_slice(data);
+        if self.stage.len() + len > SMALL_BODY {
+            self.flush(held);
+        }
+        if self.stage.capacity() == 0 {
+            self.stage.reserve_exact(SMALL_BODY);
+        }
+        gather(&mut self.stage, data);
+    }
+
+    /// Hashes the stage and holds it as one chunk, after what is held.
+    fn flush(&mut self, held: &mut Held) {
+        if !self.stage.is_empty() {
+            self.hasher.update(&self.stage);
+            held.push_data(Bytes::from(std::mem::take(&mut self.stage)));
         }
     }
 
-    fn finalize(mut self) -> blake3::Hash {
-        self.hasher.update(&self.stage);
-        self.stage.clear();
-        self.hasher.finalize()
+    /// The bytes staged: read, but neither hashed nor held yet.
+    fn staged(&self) -> usize {
+        self.stage.len()
     }
 }
 
@@ -124,11 +141,19 @@ impl Reading {
     {
         // While gathering, nothing is held: the gathered bytes are all read.
         let gather_limit = SMALL_BODY.min(max);
+        let mut frames = 0;
         loop {
+            if frames == FRAMES_PER_POLL {
+                // A body of endless ready frames (empty ones cost no data,
+                // so the limit never stops them) must not hold the thread.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            frames += 1;
             let frame = match ready!(body.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
                 Some(Err(error)) => {
-                    self.stop_gathering();
+                    self.hold_all_read();
                     return Poll::Ready(BodyRead::Failed(error));
                 }
                 None => return Poll::Ready(BodyRead::Ended),
@@ -137,7 +162,10 @@ impl Reading {
                 Ok(data) => data,
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
+                        // Trailers end a body (RFC 9110 §6.5): nothing after
+                        // them is read, as hyper sends nothing after them.
                         self.held.push_trailers(trailers);
+                        return Poll::Ready(BodyRead::Ended);
                     }
                     continue;
                 }
@@ -155,7 +183,7 @@ impl Reading {
             }
             let read = self.read_len();
             if read.saturating_add(len) > max {
-                self.stop_gathering();
+                self.hold_all_read();
                 self.held.push_data(into_bytes(data));
                 return Poll::Ready(BodyRead::OverLimit);
             }
@@ -172,7 +200,8 @@ impl Reading {
     pub(crate) fn read_len(&self) -> usize {
         match &self.hashing {
             Hashing::Gathered(gathered) => self.held.data_len() + gathered.len(),
-            _ => self.held.data_len(),
+            Hashing::Incremental(hasher) => self.held.data_len() + hasher.staged(),
+            Hashing::OneChunk => self.held.data_len(),
         }
     }
 
@@ -181,8 +210,9 @@ impl Reading {
     pub(crate) fn finish(self, config: &Config) -> (Held, EntityTag) {
         let Self { mut held, hashing } = self;
         let etag = match hashing {
-            Hashing::Incremental(hasher) => {
-                EntityTag::from_hash(&hasher.finalize(), config.etag_policy)
+            Hashing::Incremental(mut hasher) => {
+                hasher.flush(&mut held);
+                EntityTag::from_hash(&hasher.hasher.finalize(), config.etag_policy)
             }
             Hashing::Gathered(gathered) => {
                 let etag = whole_body_etag(&gathered, config);
@@ -198,19 +228,28 @@ impl Reading {
     }
 
     /// What was read of a body that will not be hashed (it outgrew the
-    /// limit, or failed); the reading stopped gathering when it stopped.
-    pub(crate) fn into_held(self) -> Held {
-        debug_assert!(!matches!(self.hashing, Hashing::Gathered(_)));
+    /// limit, or failed): all of it is held, in order.
+    pub(crate) fn into_held(mut self) -> Held {
+        self.hold_all_read();
         self.held
     }
 
-    /// The body will not be hashed whole in one call after all (it outgrew
-    /// the limit, or failed): what was gathered is held, as one chunk.
-    fn stop_gathering(&mut self) {
-        if let Hashing::Gathered(gathered) = &mut self.hashing {
-            let gathered = std::mem::take(gathered);
-            self.held.push_data(Bytes::from(gathered));
-            self.hashing = Hashing::OneChunk;
+    /// The body will not be hashed after all (it outgrew the limit, or
+    /// failed): what was gathered or staged is held, as one chunk.
+    fn hold_all_read(&mut self) {
+        match &mut self.hashing {
+            Hashing::Gathered(gathered) => {
+                let gathered = std::mem::take(gathered);
+                self.held.push_data(Bytes::from(gathered));
+                self.hashing = Hashing::OneChunk;
+            }
+            Hashing::Incremental(hasher) => {
+                if hasher.staged() > 0 {
+                    let stage = std::mem::take(&mut hasher.stage);
+                    self.held.push_data(Bytes::from(stage));
+                }
+            }
+            Hashing::OneChunk => {}
         }
     }
 
@@ -231,11 +270,7 @@ impl Reading {
                 let start = Bytes::from(std::mem::take(gathered));
                 self.hash_from_here_on(start, data);
             }
-            Hashing::Incremental(hasher) => {
-                let data = into_bytes(data);
-                hasher.update(&data);
-                self.held.push_data(data);
-            }
+            Hashing::Incremental(hasher) => hasher.take(&mut self.held, data),
             Hashing::OneChunk => match self.held.take_only_chunk() {
                 None => self.held.push_data(into_bytes(data)),
                 Some(first) if read + len <= SMALL_BODY => {
@@ -257,9 +292,7 @@ impl Reading {
         let mut hasher = StagedHasher::boxed();
         hasher.hasher.update(&start);
         self.held.push_data(start);
-        let data = into_bytes(data);
-        hasher.update(&data);
-        self.held.push_data(data);
+        hasher.take(&mut self.held, data);
         self.hashing = Hashing::Incremental(hasher);
     }
 }
@@ -444,6 +477,123 @@ mod tests {
             all.extend_from_slice(&rest);
             assert_eq!(all, b"abcdefghi", "{max}");
         }
+    }
+
+    #[tokio::test]
+    async fn tiny_chunks_are_held_as_a_few_large_ones() {
+        // Past the first small body, every chunk in one-byte pieces: held as
+        // they came, each would be an entry (and often an allocation) of its own.
+        let whole = vec![b'z'; 4 * SMALL_BODY + 3];
+        let pieces: Vec<&[u8]> = whole.chunks(1).collect();
+        let mut body = chunked(&pieces);
+        let mut reading = Reading::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let read = loop {
+            if let Poll::Ready(read) = reading.poll_read(&mut cx, &mut body, usize::MAX) {
+                break read;
+            }
+        };
+        assert!(matches!(read, BodyRead::Ended));
+        let (held, etag) = reading.finish(&config(usize::MAX));
+        assert_eq!(etag, EntityTag::from_content(&whole));
+        assert!(
+            held.chunk_count() <= 6,
+            "{} chunks held",
+            held.chunk_count()
+        );
+        assert_eq!(replayed(held).await, whole);
+    }
+
+    #[tokio::test]
+    async fn what_outgrew_the_limit_is_held_in_order_with_the_stage() {
+        let whole: Vec<u8> = (0..3 * SMALL_BODY).map(|i| (i % 253) as u8).collect();
+        let pieces: Vec<&[u8]> = whole.chunks(100).collect();
+        let max = 2 * SMALL_BODY + 50;
+        let mut body = chunked(&pieces);
+        let mut reading = Reading::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let read = loop {
+            if let Poll::Ready(read) = reading.poll_read(&mut cx, &mut body, max) {
+                break read;
+            }
+        };
+        assert!(matches!(read, BodyRead::OverLimit));
+        let read_len = reading.read_len();
+        assert!(read_len > max && read_len <= max + 100, "{read_len}");
+        let mut all = replayed(reading.into_held()).await;
+        assert_eq!(all.len(), read_len);
+        while let Some(frame) = body.frame().await {
+            all.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(all, whole);
+    }
+
+    /// A body that is never done: an empty data frame, ready, every time.
+    struct Endless;
+
+    impl Body for Endless {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+        }
+    }
+
+    #[test]
+    fn a_poll_reads_a_bounded_number_of_frames_then_yields() {
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut body = Box::pin(Endless);
+        let mut reading = Reading::default();
+        for _ in 0..3 {
+            assert!(reading
+                .poll_read(&mut cx, &mut body, usize::MAX)
+                .is_pending());
+        }
+        // Each time it yields it asks to be polled again: it is not waiting.
+        assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_trailers_end_the_body() {
+        let mut first = http::HeaderMap::new();
+        first.insert("x-first", http::HeaderValue::from_static("1"));
+        let mut second = http::HeaderMap::new();
+        second.insert("x-second", http::HeaderValue::from_static("2"));
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"data"))),
+            Ok(Frame::trailers(first.clone())),
+            Ok(Frame::data(Bytes::from_static(b"after"))),
+            Ok(Frame::trailers(second)),
+        ];
+        let mut body = Box::pin(StreamBody::new(futures_util::stream::iter(frames)));
+        let (reading, read) = read_all(&mut body, usize::MAX);
+        assert!(matches!(read, BodyRead::Ended));
+        let (held, etag) = reading.finish(&config(usize::MAX));
+        assert_eq!(etag, EntityTag::from_content(b"data"));
+        let body: crate::ConditionalBody<http_body_util::Empty<Bytes>> =
+            crate::ConditionalBody::replay(held, crate::body::Rest::Done);
+        let collected = body.collect().await.unwrap();
+        assert_eq!(collected.trailers(), Some(&first));
+        assert_eq!(collected.to_bytes(), "data");
     }
 
     #[test]

@@ -13,7 +13,10 @@ use http_body::Body;
 use crate::body::{ConditionalBody, Held, Rest};
 use crate::eligibility::content_length;
 use crate::entity_tag::EntityTag;
-use crate::not_modified::{into_not_modified, not_modified_headers, precondition_failed_headers};
+use crate::not_modified::{
+    into_not_modified, not_modified_headers, precondition_failed_headers,
+    precondition_failed_headers_from,
+};
 use crate::preconditions::{single_date, Evaluation, Validators};
 
 /// The body of a response that goes on.
@@ -134,8 +137,9 @@ fn not_modified<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody
     Response::from_parts(parts, ConditionalBody::empty())
 }
 
-/// A `412` in place of the response (RFC 9110 §15.5.13): it keeps only the
-/// current validators, as the response's header states them.
+/// A `412` in place of the response (RFC 9110 §15.5.13): the current
+/// validators, as the response's header states them, and the fields that
+/// describe the exchange (see `precondition_failed_headers_from`).
 fn precondition_failed<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody<B>> {
     let mut current = Validators::new();
     if let Some(etag) = parts.headers.get(ETAG) {
@@ -147,7 +151,7 @@ fn precondition_failed<B: Body>(mut parts: response::Parts) -> Response<Conditio
         current = current.with_last_modified(date);
     }
     parts.status = StatusCode::PRECONDITION_FAILED;
-    parts.headers = precondition_failed_headers(Some(&current));
+    parts.headers = precondition_failed_headers_from(&parts.headers, Some(&current));
     Response::from_parts(parts, ConditionalBody::empty())
 }
 

@@ -360,6 +360,26 @@ async fn event_streams_and_grpc_stream_without_etag() {
     }
 }
 
+/// Streams of messages (newline-delimited JSON, JSON text sequences, a
+/// replacing multipart feed) reach the client as they come, GET and HEAD
+/// alike: held back to be hashed, each message would wait for the stream's end.
+#[tokio::test]
+async fn message_streams_reach_the_client_as_they_come() {
+    let (addr, mut taps) = server().await;
+    for path in [
+        "/header/content-type/application%2Fx-ndjson",
+        "/header/content-type/application%2Fndjson",
+        "/header/content-type/application%2Fjsonl;%20charset=utf-8",
+        "/header/content-type/application%2Fx-jsonlines",
+        "/header/content-type/application%2Fjson-seq",
+        "/header/content-type/multipart%2Fx-mixed-replace;%20boundary=frame",
+    ] {
+        let (status, headers) = assert_streams(addr, &mut taps, Method::GET, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers.contains_key("content-type"), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn similar_content_types_are_hashed() {
     let (addr, mut taps) = server().await;

@@ -477,7 +477,9 @@ async fn frames_sent(layer: ConditionalLayer, n: usize, chunk: usize) -> (Vec<By
 /// A body of up to 16 KiB in small chunks was copied together to be hashed
 /// in one call; that copy goes out as one frame, in place of the chunks. A
 /// longer one goes out as the copy of its start (the chunks up to 16 KiB),
-/// then in the chunks it came in (held, not copied).
+/// then its later chunks: those under 16 KiB copied together into frames of
+/// up to 16 KiB (so that what is held does not grow with their number),
+/// larger ones as they came (held, not copied).
 #[tokio::test]
 async fn small_chunks_go_out_gathered_into_one_frame() {
     for remember in [true, false] {
@@ -487,8 +489,10 @@ async fn small_chunks_go_out_gathered_into_one_frame() {
             (16384, 256, 1),
             (16384, 16383, 1),
             (16385, 256, 2),
-            (20000, 1000, 5),
+            (20000, 1000, 2),
+            (40000, 1000, 3),
             (40000, 16383, 3),
+            (70000, 20000, 4),
             (300, 300, 1),
         ] {
             for round in 0..2 {

@@ -879,3 +879,56 @@ async fn timeout_in_a_plain_service_builder_with_a_boxed_body() {
     assert_eq!(slow.status, StatusCode::REQUEST_TIMEOUT);
     assert!(!slow.has("etag"));
 }
+
+// ---------------------------------------------------------------------------
+// CorsLayer
+// ---------------------------------------------------------------------------
+
+/// A cross-origin client can read a `304` or a `412` only when it carries
+/// `Access-Control-Allow-Origin`. With `CorsLayer` inside the conditional
+/// layer, both are made from the handler's answer, which has it: the `304`
+/// keeps it, and so does the `412` (which otherwise keeps only validators).
+#[tokio::test]
+async fn cross_origin_304_and_412_keep_the_cors_headers() {
+    use tower_http::cors::CorsLayer;
+
+    const ORIGIN: &str = "https://app.example";
+    let app = Router::new()
+        .route("/data.json", get(document_handler))
+        // A list of origins: the answer depends on the request's, and says
+        // so with `Vary`.
+        .layer(CorsLayer::new().allow_origin([HeaderValue::from_static(ORIGIN)]))
+        .layer(ConditionalLayer::new());
+    let addr = serve_router(app).await;
+    let client = client();
+    let cross_origin = |conditions: &[(&str, &str)]| {
+        let mut builder = request(Method::GET, addr, "/data.json").header("origin", ORIGIN);
+        for (name, value) in conditions {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Full::default()).unwrap()
+    };
+    let first = send(&client, cross_origin(&[])).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.header("access-control-allow-origin"), ORIGIN);
+    assert!(
+        first.has("vary"),
+        "CorsLayer says the answer varies by origin"
+    );
+    let etag = first.etag().to_owned();
+
+    let not_modified = send(&client, cross_origin(&[("if-none-match", &etag)])).await;
+    assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(not_modified.header("access-control-allow-origin"), ORIGIN);
+    assert!(not_modified.has("vary"), "CorsLayer's Vary: origin is kept");
+
+    let failed = send(&client, cross_origin(&[("if-match", "\"other\"")])).await;
+    assert_eq!(failed.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(failed.header("access-control-allow-origin"), ORIGIN);
+    assert!(failed.has("vary"), "CorsLayer's Vary: origin is kept");
+    assert_eq!(failed.etag(), etag, "the 412 states the current tag");
+    assert!(
+        !failed.has("content-type"),
+        "no representation metadata on a 412"
+    );
+}
