@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::SystemTime;
 
 use bytes::Buf;
 use http::header::ETAG;
@@ -15,6 +16,7 @@ use tower::Service;
 
 use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests};
+use crate::entity_tag::EntityTag;
 use crate::plan::{self, Plan, RequestFacts};
 use crate::preconditions::{is_get_or_head, Preconditions, Validators};
 use crate::read_body::{empty_body_etag, BodyRead, Reading};
@@ -78,7 +80,7 @@ struct Pending {
     reading: Reading,
     request: RequestFacts,
     /// The handler's `Last-Modified`, when a date precondition needs it.
-    last_modified: Option<std::time::SystemTime>,
+    last_modified: Option<SystemTime>,
 }
 
 impl<F, B> ResponseFuture<F, B>
@@ -302,8 +304,8 @@ fn respond_read<B: Body>(
 fn respond_hashed<B: Body>(
     mut parts: response::Parts,
     held: Held,
-    etag: crate::entity_tag::EntityTag,
-    last_modified: Option<std::time::SystemTime>,
+    etag: EntityTag,
+    last_modified: Option<SystemTime>,
     request: &RequestFacts,
 ) -> Response<ConditionalBody<B>> {
     // Nearly every request has no preconditions: nothing to evaluate.
