@@ -21,19 +21,18 @@
 //! the body.
 
 use std::collections::HashMap;
-use std::future::{ready, Ready};
+use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
-use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+use tower_conditional::{ConditionalLayer, EntityTag, LookupRequest, ResourceState, Validators};
 
 /// An item and the store-wide revision of its last write.
 #[derive(Clone)]
@@ -149,16 +148,19 @@ async fn delete_item(State(store): State<Store>, Path(id): Path<String>) -> Stat
 /// The application: item routes behind a layer that looks revisions up first.
 pub fn app(store: Store) -> Router {
     let lookup_store = store.clone();
-    let lookup = move |request: &Parts| -> Ready<ResourceState> {
-        ready(lookup_store.state_of(request.uri.path()))
-    };
+    let lookup = move |request: LookupRequest| ready(lookup_store.state_of(request.uri.path()));
     Router::new()
         .route(
             "/items/{id}",
             get(read_item).put(write_item).delete(delete_item),
         )
         .with_state(store)
-        .layer(ConditionalLayer::new().lookup_validators(lookup))
+        .layer(
+            ConditionalLayer::new()
+                .lookup_validators(lookup)
+                // The methods of the item routes: a POST gets the router's 405.
+                .for_methods([Method::GET, Method::PUT, Method::DELETE]),
+        )
 }
 
 #[tokio::main]
