@@ -1,10 +1,6 @@
 //! Validators looked up before the handler runs, through
 //! a real TCP socket, with a counter that proves when the handler did not run.
 
-#[allow(dead_code)]
-#[path = "../../examples/optimistic-concurrency/src/main.rs"]
-mod optimistic_concurrency;
-
 use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,12 +14,12 @@ use http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, EXPIRES, VARY,
 };
 
+use crate::memory_store::{app, Store};
 use crate::support::serve_router;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use optimistic_concurrency::{app, Store};
 use serde_json::json;
 use tower_conditional::{
     ConditionalLayer, EntityTag, LookupFailure, LookupRequest, ResourceState, Validators,
