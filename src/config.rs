@@ -3,6 +3,10 @@
 //!
 //! The bottom of the crate: every other module may use it, and it uses none.
 
+use std::sync::Arc;
+
+use http::Method;
+
 /// How the entity-tags this crate computes are marked (RFC 9110 §8.8.3).
 ///
 /// ```
@@ -70,6 +74,61 @@ pub enum HeadRequests {
     Unchanged,
 }
 
+/// What happens to a request that carries a precondition when its lookup is
+/// [unavailable](crate::ResourceState::Unavailable) (or returned `Err`); set
+/// with [`ConditionalLayer::on_lookup_failure`](crate::ConditionalLayer::on_lookup_failure).
+///
+/// Only requests other than GET and HEAD are concerned: a GET or HEAD whose
+/// lookup failed always goes to the handler as if there were no lookup (its
+/// body is hashed), because answering it cannot change anything.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::future::ready;
+/// use std::time::Duration;
+/// use http::{Request, Response, StatusCode};
+/// use tower::{service_fn, Layer, ServiceExt};
+/// use tower_conditional::{ConditionalLayer, LookupFailure, LookupRequest, ResourceState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // The database behind the lookup is down.
+/// let lookup = |_: LookupRequest| {
+///     ready(ResourceState::Unavailable { retry_after: Some(Duration::from_secs(5)) })
+/// };
+/// let handler = service_fn(|_: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// });
+/// let write = || Request::put("/item").header("if-match", "\"v6\"").body(()).unwrap();
+///
+/// // By default, a write that asked for a check is refused.
+/// let refusing = ConditionalLayer::new().lookup_validators(lookup).layer(handler.clone());
+/// let response = refusing.oneshot(write()).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(response.headers()["retry-after"], "5");
+///
+/// // `Proceed` lets it through unchecked, as if there were no lookup.
+/// let proceeding = ConditionalLayer::new()
+///     .lookup_validators(lookup)
+///     .on_lookup_failure(LookupFailure::Proceed)
+///     .layer(handler);
+/// let response = proceeding.oneshot(write()).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::OK);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LookupFailure {
+    /// The request is answered `503 Service Unavailable` (with the lookup's
+    /// `Retry-After`, if it gave one) and the handler does not run: a write
+    /// whose client asked for a check is never applied unchecked.
+    #[default]
+    Refuse,
+    /// The request goes to the handler as if there were no lookup: its
+    /// preconditions are not checked. Only for handlers that check them
+    /// again themselves (in the same transaction as the write).
+    Proceed,
+}
+
 /// The default for [`ConditionalLayer::max_hashed_body_size`](crate::ConditionalLayer::max_hashed_body_size): 4 MiB.
 ///
 /// ```
@@ -94,6 +153,7 @@ pub(crate) struct Config {
     pub(crate) max_hashed_body_size: usize,
     pub(crate) head_requests: HeadRequests,
     pub(crate) remember_recent_bodies: bool,
+    pub(crate) lookup_failure: LookupFailure,
 }
 
 impl Default for Config {
@@ -103,6 +163,7 @@ impl Default for Config {
             max_hashed_body_size: DEFAULT_MAX_HASHED_BODY_SIZE,
             head_requests: HeadRequests::AsGet,
             remember_recent_bodies: true,
+            lookup_failure: LookupFailure::Refuse,
         }
     }
 }
@@ -129,3 +190,100 @@ impl Default for Config {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bypass;
+
+/// The methods a lookup answers for ([`ConditionalLayer::for_methods`](crate::ConditionalLayer::for_methods)):
+/// all of them unless told otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LookupMethods {
+    /// One bit per method of [`STANDARD`], in its order.
+    standard: u16,
+    /// Methods outside [`STANDARD`] (WebDAV's, say); `None` for none.
+    extension: Option<Arc<[Method]>>,
+    all: bool,
+}
+
+/// The methods of RFC 9110 §9 and RFC 5789 (`PATCH`), each a bit of
+/// [`LookupMethods::standard`].
+const STANDARD: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+impl Default for LookupMethods {
+    fn default() -> Self {
+        Self {
+            standard: 0,
+            extension: None,
+            all: true,
+        }
+    }
+}
+
+impl LookupMethods {
+    /// Exactly these methods, and `HEAD` with `GET` (a `HEAD` is answered as
+    /// the `GET` would be, RFC 9110 §9.3.2).
+    pub(crate) fn only(methods: impl IntoIterator<Item = Method>) -> Self {
+        let mut standard = 0;
+        let mut extension = Vec::new();
+        for method in methods {
+            match STANDARD.iter().position(|known| *known == method) {
+                Some(bit) => standard |= 1 << bit,
+                None if !extension.contains(&method) => extension.push(method),
+                None => {}
+            }
+        }
+        if standard & 1 != 0 {
+            standard |= 1 << 1;
+        }
+        Self {
+            standard,
+            extension: (!extension.is_empty()).then(|| extension.into()),
+            all: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, method: &Method) -> bool {
+        if self.all {
+            return true;
+        }
+        match STANDARD.iter().position(|known| known == method) {
+            Some(bit) => self.standard & (1 << bit) != 0,
+            None => self
+                .extension
+                .as_deref()
+                .is_some_and(|extension| extension.contains(method)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_methods() {
+        assert!(LookupMethods::default().contains(&Method::DELETE));
+        let scope = LookupMethods::only([Method::GET, Method::PUT]);
+        assert!(scope.contains(&Method::GET));
+        assert!(scope.contains(&Method::HEAD), "HEAD goes with GET");
+        assert!(scope.contains(&Method::PUT));
+        assert!(!scope.contains(&Method::DELETE));
+        assert!(!scope.contains(&Method::POST));
+        let lock = Method::from_bytes(b"LOCK").unwrap();
+        assert!(!scope.contains(&lock));
+        let webdav = LookupMethods::only([lock.clone(), Method::PATCH]);
+        assert!(webdav.contains(&lock));
+        assert!(webdav.contains(&Method::PATCH));
+        assert!(!webdav.contains(&Method::GET));
+        assert!(!webdav.contains(&Method::HEAD), "HEAD only with GET");
+        assert!(!LookupMethods::only([]).contains(&Method::GET));
+    }
+}

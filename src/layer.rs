@@ -1,11 +1,13 @@
 //! [`ConditionalLayer`]: the configuration of the middleware.
 
 use std::fmt;
+use std::future::Future;
 
+use http::Method;
 use tower::Layer;
 
-use crate::config::{Config, EtagPolicy, HeadRequests};
-use crate::lookup::{LookupValidators, NoLookup};
+use crate::config::{Config, EtagPolicy, HeadRequests, LookupFailure, LookupMethods};
+use crate::lookup::{IntoResourceState, LookupRequest, LookupValidators, NoLookup};
 use crate::service::Conditional;
 
 /// Adds content-hash `ETag`s to responses and answers conditional requests
@@ -31,6 +33,7 @@ use crate::service::Conditional;
 pub struct ConditionalLayer<L = NoLookup> {
     config: Config,
     lookup: L,
+    lookup_methods: LookupMethods,
 }
 
 impl ConditionalLayer {
@@ -163,6 +166,10 @@ impl<L> ConditionalLayer<L> {
     ///   non-GET/HEAD whose `If-None-Match: *` finds an existing resource,
     ///   gets `412 Precondition Failed` without the handler running: lost
     ///   updates are refused and a create-only `PUT` does not overwrite;
+    /// - a request other than GET or HEAD that carries a precondition, when
+    ///   the lookup fails (`Err`, or [`ResourceState::Unavailable`](crate::ResourceState::Unavailable)),
+    ///   gets `503 Service Unavailable` without the handler running; see
+    ///   [`on_lookup_failure`](Self::on_lookup_failure);
     /// - when the handler runs for a GET or HEAD and answers `200 OK`, its
     ///   response carries the looked-up `ETag` and `Last-Modified`, so the
     ///   body is not hashed. A validator the handler sets itself wins over
@@ -170,35 +177,151 @@ impl<L> ConditionalLayer<L> {
     ///   when the resource can change between the lookup and the handler.
     ///
     /// Requests other than GET and HEAD are looked up only when they carry a
-    /// precondition. A lookup that answers [`ResourceState::Unknown`](crate::ResourceState::Unknown)
-    /// leaves the request as if no lookup were configured: answer it for the
-    /// methods and paths the inner service refuses (a `405`, a `404`), which
-    /// RFC 9110 §13.2.1 puts before preconditions, and which the layer cannot
-    /// know before the inner service runs. The inner service must be `Clone`,
-    /// as it is called after the lookup completes.
+    /// precondition. Say which methods the routes serve with
+    /// [`for_methods`](Self::for_methods), and answer
+    /// [`ResourceState::Unknown`](crate::ResourceState::Unknown) for paths
+    /// the inner service does not serve: its `405` and `404` come before
+    /// preconditions (RFC 9110 §13.2.1), and the layer cannot know them
+    /// before the inner service runs. The inner service must be `Clone`, as
+    /// it is called after the lookup completes.
+    ///
+    /// The lookup is a `Clone` closure given an owned [`LookupRequest`]; its
+    /// future may resolve to a [`ResourceState`](crate::ResourceState), a
+    /// [`Validators`](crate::Validators), or a `Result` of either with any
+    /// error type ([`IntoResourceState`]). Each of these forms compiles as
+    /// written. An `async fn` that takes the request:
+    ///
+    /// ```
+    /// use axum::http::Method;
+    /// use tower_conditional::{ConditionalLayer, EntityTag, LookupRequest, ResourceState};
+    ///
+    /// #[derive(Debug)]
+    /// struct DbError;
+    ///
+    /// async fn version_of(id: &str) -> Result<Option<u64>, DbError> {
+    ///     Ok(id.parse().ok()) // A real application asks its database.
+    /// }
+    ///
+    /// async fn lookup(request: LookupRequest) -> Result<ResourceState, DbError> {
+    ///     let Some(id) = request.uri.path().strip_prefix("/items/") else {
+    ///         return Ok(ResourceState::Unknown);
+    ///     };
+    ///     Ok(match version_of(id).await? {
+    ///         Some(v) => EntityTag::strong(&format!("v{v}")).unwrap().into(),
+    ///         None => ResourceState::Missing,
+    ///     })
+    /// }
+    ///
+    /// let layer = ConditionalLayer::new()
+    ///     .lookup_validators(lookup)
+    ///     .for_methods([Method::GET, Method::PUT]);
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// A closure over shared application state (a connection pool, a cache),
+    /// which clones what its future needs and moves it in:
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::{Arc, RwLock};
+    /// use axum::http::Method;
+    /// use tower_conditional::{ConditionalLayer, EntityTag, ResourceState};
+    ///
+    /// struct AppState {
+    ///     versions: RwLock<HashMap<String, u64>>,
+    /// }
+    ///
+    /// let state = Arc::new(AppState { versions: RwLock::new(HashMap::new()) });
+    /// let layer = ConditionalLayer::new()
+    ///     .lookup_validators(move |request| {
+    ///         let state = Arc::clone(&state);
+    ///         async move {
+    ///             let Some(id) = request.uri.path().strip_prefix("/items/") else {
+    ///                 return ResourceState::Unknown;
+    ///             };
+    ///             match state.versions.read().unwrap().get(id) {
+    ///                 Some(v) => EntityTag::strong(&format!("v{v}")).unwrap().into(),
+    ///                 None => ResourceState::Missing,
+    ///             }
+    ///         }
+    ///     })
+    ///     .for_methods([Method::GET, Method::PUT, Method::DELETE]);
+    /// # let _ = layer;
+    /// ```
+    ///
+    /// And the synchronous case, with [`std::future::ready`]:
     ///
     /// ```
     /// use std::future::ready;
-    /// use http::request::Parts;
     /// use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
     ///
-    /// let layer = ConditionalLayer::new().lookup_validators(|request: &Parts| {
-    ///     let current = request.uri.path().strip_prefix("/items/").map(|id| {
-    ///         // A real application reads a version column or a cache here.
-    ///         Validators::new().with_etag(EntityTag::strong(&format!("{id}-v1")).unwrap())
-    ///     });
-    ///     ready(current.map_or(ResourceState::Unknown, ResourceState::Current))
+    /// let layer = ConditionalLayer::new().lookup_validators(|request| {
+    ///     ready(match request.uri.path() {
+    ///         "/config" => Validators::new().with_etag(EntityTag::strong("rev-9").unwrap()).into(),
+    ///         _ => ResourceState::Unknown,
+    ///     })
     /// });
     /// # let _ = layer;
     /// ```
-    pub fn lookup_validators<F>(self, lookup: F) -> ConditionalLayer<F>
+    pub fn lookup_validators<F, Fut>(self, lookup: F) -> ConditionalLayer<F>
     where
-        F: LookupValidators,
+        F: FnMut(LookupRequest) -> Fut + Clone,
+        Fut: Future,
+        Fut::Output: IntoResourceState,
     {
         ConditionalLayer {
             config: self.config,
             lookup,
+            lookup_methods: self.lookup_methods,
         }
+    }
+}
+
+impl<L: LookupValidators> ConditionalLayer<L> {
+    /// The methods the lookup answers for; `HEAD` goes with `GET`. A request
+    /// with another method is handled as if there were no lookup: it goes to
+    /// the inner service, whose router answers `405` for a method its route
+    /// does not serve (RFC 9110 §13.2.1 puts that before preconditions). The
+    /// default is every method.
+    ///
+    /// ```
+    /// use std::future::ready;
+    /// use axum::http::Method;
+    /// use axum::{routing::get, Router};
+    /// use tower_conditional::{ConditionalLayer, EntityTag};
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/items/{id}", get(|| async { "item" }).put(|| async { "stored" }))
+    ///     .layer(
+    ///         ConditionalLayer::new()
+    ///             .lookup_validators(|_| ready(EntityTag::strong("v1").unwrap()))
+    ///             // A DELETE gets the router's 405, not a 412.
+    ///             .for_methods([Method::GET, Method::PUT]),
+    ///     );
+    /// # let _ = app;
+    /// ```
+    pub fn for_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.lookup_methods = LookupMethods::only(methods);
+        self
+    }
+
+    /// What a request with a precondition gets when its lookup fails:
+    /// `503 Service Unavailable` ([`LookupFailure::Refuse`], the default) or
+    /// the handler ([`LookupFailure::Proceed`]). A GET or HEAD goes to the
+    /// handler either way; see [`LookupFailure`].
+    ///
+    /// ```
+    /// use std::future::ready;
+    /// use tower_conditional::{ConditionalLayer, LookupFailure, ResourceState};
+    ///
+    /// let layer = ConditionalLayer::new()
+    ///     .lookup_validators(|_| ready(Err::<ResourceState, _>("database down")))
+    ///     .on_lookup_failure(LookupFailure::Proceed);
+    /// # let _ = layer;
+    /// ```
+    pub fn on_lookup_failure(mut self, failure: LookupFailure) -> Self {
+        self.config.lookup_failure = failure;
+        self
     }
 }
 
@@ -213,6 +336,8 @@ impl<L> fmt::Debug for ConditionalLayer<L> {
                 &self.config.remember_recent_bodies,
             )
             .field("lookup", &std::any::type_name::<L>())
+            .field("lookup_methods", &self.lookup_methods)
+            .field("lookup_failure", &self.config.lookup_failure)
             .finish()
     }
 }
@@ -221,6 +346,11 @@ impl<S, L: Clone> Layer<S> for ConditionalLayer<L> {
     type Service = Conditional<S, L>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Conditional::from_parts(inner, self.config, self.lookup.clone())
+        Conditional::from_parts(
+            inner,
+            self.config,
+            self.lookup.clone(),
+            self.lookup_methods.clone(),
+        )
     }
 }

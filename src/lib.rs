@@ -110,28 +110,29 @@
 //!   `If-Unmodified-Since` fails, or whose `If-None-Match: *` finds an
 //!   existing resource, gets `412` before the handler runs (lost-update
 //!   protection and create-only `PUT`);
-//! - a lookup that answers [`ResourceState::Unknown`] changes nothing.
+//! - a lookup that answers [`ResourceState::Unknown`] changes nothing;
+//! - a lookup that fails (an `Err`, or [`ResourceState::Unavailable`]) gets
+//!   such a write refused with `503` ([`LookupFailure`] says how to let it
+//!   through instead), and a GET or HEAD served as without a lookup.
 //!
 //! ```
 //! use std::future::ready;
-//! use http::request::Parts;
-//! use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+//! use axum::http::Method;
+//! use tower_conditional::{ConditionalLayer, EntityTag, ResourceState};
 //!
 //! fn current_version(path: &str) -> Option<u64> {
 //!     // A real application asks its database or cache.
 //!     path.strip_prefix("/items/").map(|_| 7)
 //! }
 //!
-//! let layer = ConditionalLayer::new().lookup_validators(|request: &Parts| {
-//!     let state = match current_version(request.uri.path()) {
-//!         Some(version) => {
-//!             let etag = EntityTag::strong(&format!("v{version}")).unwrap();
-//!             ResourceState::Current(Validators::new().with_etag(etag))
-//!         }
-//!         None => ResourceState::Unknown,
-//!     };
-//!     ready(state)
-//! });
+//! let layer = ConditionalLayer::new()
+//!     .lookup_validators(|request| {
+//!         ready(match current_version(request.uri.path()) {
+//!             Some(version) => EntityTag::strong(&format!("v{version}")).unwrap().into(),
+//!             None => ResourceState::Unknown,
+//!         })
+//!     })
+//!     .for_methods([Method::GET, Method::PUT, Method::DELETE]);
 //! # let _ = layer;
 //! ```
 //!
@@ -201,11 +202,15 @@ mod preconditions;
 mod range;
 
 pub use crate::body::ConditionalBody;
-pub use crate::config::{Bypass, EtagPolicy, HeadRequests, DEFAULT_MAX_HASHED_BODY_SIZE};
+pub use crate::config::{
+    Bypass, EtagPolicy, HeadRequests, LookupFailure, DEFAULT_MAX_HASHED_BODY_SIZE,
+};
 pub use crate::entity_tag::{EntityTag, InvalidEntityTag};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::ConditionalLayer;
-pub use crate::lookup::{LookupValidators, NoLookup, ResourceState};
+pub use crate::lookup::{
+    IntoResourceState, LookupRequest, LookupValidators, NoLookup, ResourceState,
+};
 pub use crate::lookup_future::LookupFuture;
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;

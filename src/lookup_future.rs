@@ -15,7 +15,7 @@ use tower::Service;
 use crate::body::ConditionalBody;
 use crate::config::Config;
 use crate::future::ResponseFuture;
-use crate::lookup::ResourceState;
+use crate::lookup::IntoResourceState;
 use crate::plan::{self, BeforeHandler};
 use crate::preconditions::{is_get_or_head, Preconditions};
 use crate::respond;
@@ -25,21 +25,21 @@ pin_project! {
     /// [validator lookup](crate::ConditionalLayer::lookup_validators).
     ///
     /// It first waits for the lookup; then it either answers at once (`304`,
-    /// `412`) without calling the inner service, or calls it and continues as
+    /// `412`, or `503` when the lookup failed) without calling the inner service, or calls it and continues as
     /// a [`ResponseFuture`]. Dropping it drops the lookup, the request and the
     /// inner service's future.
     ///
     /// ```
     /// use std::convert::Infallible;
     /// use std::future::ready;
-    /// use http::{request::Parts, Request, Response, StatusCode};
+    /// use http::{Request, Response, StatusCode};
     /// use tower::{service_fn, Layer, ServiceExt};
-    /// use tower_conditional::{ConditionalLayer, EntityTag, Validators};
+    /// use tower_conditional::{ConditionalLayer, EntityTag, LookupRequest, Validators};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = ConditionalLayer::new().lookup_validators(|_: &Parts| {
-    ///     ready(Validators::new().with_etag(EntityTag::strong("v7").unwrap()).into())
+    /// let layer = ConditionalLayer::new().lookup_validators(|_: LookupRequest| {
+    ///     ready(Validators::new().with_etag(EntityTag::strong("v7").unwrap()))
     /// });
     /// let service = layer.layer(service_fn(|_req: Request<()>| async {
     ///     Ok::<_, Infallible>(Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
@@ -114,7 +114,8 @@ where
 impl<S, ReqBody, LF, B> Future for LookupFuture<S, ReqBody, LF, B>
 where
     S: Service<Request<ReqBody>, Response = Response<B>>,
-    LF: Future<Output = ResourceState>,
+    LF: Future,
+    LF::Output: IntoResourceState,
     B: Body,
     B::Data: Buf,
 {
@@ -125,27 +126,36 @@ where
         loop {
             match state.as_mut().project() {
                 LookupStateProj::Looking { lookup, call } => {
-                    let resource = ready!(lookup.poll(cx));
+                    let resource = ready!(lookup.poll(cx)).into_resource_state();
                     let DeferredCall {
                         mut service,
                         request,
                         preconditions,
                         config,
                     } = call.take().expect("polled after completion");
-                    let looked_up =
-                        match plan::before_handler(request.method(), &preconditions, resource) {
-                            BeforeHandler::Call(looked_up) => looked_up,
-                            BeforeHandler::NotModified(current) => {
-                                return Poll::Ready(Ok(respond::not_modified_before_handler(
-                                    current.as_ref(),
-                                )))
-                            }
-                            BeforeHandler::PreconditionFailed(current) => {
-                                return Poll::Ready(Ok(
-                                    respond::precondition_failed_before_handler(current.as_ref()),
-                                ))
-                            }
-                        };
+                    let looked_up = match plan::before_handler(
+                        request.method(),
+                        &preconditions,
+                        resource,
+                        config.lookup_failure,
+                    ) {
+                        BeforeHandler::Call(looked_up) => looked_up,
+                        BeforeHandler::NotModified(current) => {
+                            return Poll::Ready(Ok(respond::not_modified_before_handler(
+                                current.as_ref(),
+                            )))
+                        }
+                        BeforeHandler::PreconditionFailed(current) => {
+                            return Poll::Ready(Ok(respond::precondition_failed_before_handler(
+                                current.as_ref(),
+                            )))
+                        }
+                        BeforeHandler::Unavailable(retry_after) => {
+                            return Poll::Ready(Ok(respond::unavailable_before_handler(
+                                retry_after,
+                            )))
+                        }
+                    };
                     let future = if is_get_or_head(request.method()) {
                         ResponseFuture::start(
                             &mut service,

@@ -5,13 +5,13 @@
 //! and say whether the body is read and hashed, which validators the
 //! preconditions are evaluated against, and what the evaluation gives.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::header::{ETAG, LAST_MODIFIED};
 use http::{response, Method, StatusCode};
 use http_body::Body;
 
-use crate::config::{Bypass, Config};
+use crate::config::{Bypass, Config, LookupFailure};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
@@ -225,17 +225,35 @@ pub(crate) enum BeforeHandler {
     /// The answer is `412 Precondition Failed`, with these validators,
     /// without the handler.
     PreconditionFailed(Option<Validators>),
+    /// The lookup failed and the request asked for a check that cannot be
+    /// made: the answer is `503 Service Unavailable`, with this
+    /// `Retry-After`, without the handler.
+    Unavailable(Option<Duration>),
 }
 
 /// Evaluates a request's preconditions against the looked-up state of its
-/// target resource (RFC 9110 §13.2.2).
+/// target resource (RFC 9110 §13.2.2); when the lookup failed, `failure`
+/// says whether a write that asked for a check is refused.
 pub(crate) fn before_handler(
     method: &Method,
     preconditions: &Preconditions,
     resource: ResourceState,
+    failure: LookupFailure,
 ) -> BeforeHandler {
     let current = match resource {
         ResourceState::Unknown => return BeforeHandler::Call(None),
+        // A GET or HEAD is answered as without a lookup: the handler runs
+        // and its body is hashed, so nothing is lost by not knowing.
+        ResourceState::Unavailable { retry_after } => {
+            return match failure {
+                LookupFailure::Refuse
+                    if !is_get_or_head(method) && preconditions.has_write_conditions() =>
+                {
+                    BeforeHandler::Unavailable(retry_after)
+                }
+                _ => BeforeHandler::Call(None),
+            }
+        }
         // A GET of a missing resource is the handler's to answer (a 404 is
         // not subject to preconditions).
         ResourceState::Missing if is_get_or_head(method) => return BeforeHandler::Call(None),
@@ -416,20 +434,35 @@ mod tests {
             headers
         });
         assert!(matches!(
-            before_handler(&Method::PUT, &stale, current()),
+            before_handler(&Method::PUT, &stale, current(), LookupFailure::Refuse),
             BeforeHandler::PreconditionFailed(Some(_))
         ));
         assert!(matches!(
-            before_handler(&Method::PUT, &stale, ResourceState::Unknown),
+            before_handler(
+                &Method::PUT,
+                &stale,
+                ResourceState::Unknown,
+                LookupFailure::Refuse
+            ),
             BeforeHandler::Call(None)
         ));
         // If-Match on a missing resource fails for a write, but a GET of it is the handler's.
         assert!(matches!(
-            before_handler(&Method::PUT, &stale, ResourceState::Missing),
+            before_handler(
+                &Method::PUT,
+                &stale,
+                ResourceState::Missing,
+                LookupFailure::Refuse
+            ),
             BeforeHandler::PreconditionFailed(None)
         ));
         assert!(matches!(
-            before_handler(&Method::GET, &stale, ResourceState::Missing),
+            before_handler(
+                &Method::GET,
+                &stale,
+                ResourceState::Missing,
+                LookupFailure::Refuse
+            ),
             BeforeHandler::Call(None)
         ));
         let fresh = Preconditions::from_headers(&{
@@ -438,8 +471,53 @@ mod tests {
             headers
         });
         assert!(matches!(
-            before_handler(&Method::PUT, &fresh, current()),
+            before_handler(&Method::PUT, &fresh, current(), LookupFailure::Refuse),
             BeforeHandler::Call(Some(_))
+        ));
+    }
+
+    #[test]
+    fn a_failed_lookup_refuses_only_a_checked_write() {
+        let headers = |name: &'static str, value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            Preconditions::from_headers(&headers)
+        };
+        let down = || ResourceState::Unavailable {
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        let refuse = LookupFailure::Refuse;
+        for (name, value) in [
+            ("if-match", "\"v1\""),
+            ("if-none-match", "*"),
+            ("if-unmodified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ] {
+            assert!(
+                matches!(
+                    before_handler(&Method::PUT, &headers(name, value), down(), refuse),
+                    BeforeHandler::Unavailable(Some(_))
+                ),
+                "{name}"
+            );
+            assert!(matches!(
+                before_handler(&Method::GET, &headers(name, value), down(), refuse),
+                BeforeHandler::Call(None)
+            ));
+            assert!(matches!(
+                before_handler(
+                    &Method::DELETE,
+                    &headers(name, value),
+                    down(),
+                    LookupFailure::Proceed
+                ),
+                BeforeHandler::Call(None)
+            ));
+        }
+        // If-Modified-Since does not apply to a PUT (RFC 9110 §13.1.3).
+        let since = headers("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert!(matches!(
+            before_handler(&Method::PUT, &since, down(), refuse),
+            BeforeHandler::Call(None)
         ));
     }
 }

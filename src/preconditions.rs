@@ -388,6 +388,13 @@ impl Preconditions {
         !self.if_match.is_empty() || !self.if_none_match.is_empty()
     }
 
+    /// Whether the request carries a precondition that a method other than
+    /// GET or HEAD is subject to: `If-Modified-Since` is not one (RFC 9110
+    /// §13.1.3).
+    pub(crate) fn has_write_conditions(&self) -> bool {
+        self.has_tag_conditions() || self.if_unmodified_since.is_some()
+    }
+
     /// Whether the request carries `If-Modified-Since` or
     /// `If-Unmodified-Since` (valid ones: invalid dates are ignored).
     pub(crate) fn has_date_conditions(&self) -> bool {

@@ -6,6 +6,9 @@
 //! the inner service as a GET (see [`HeadRequests`](crate::HeadRequests)),
 //! so its answer goes out with the GET's headers and no body.
 
+use std::time::Duration;
+
+use http::header::RETRY_AFTER;
 use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
 use http::{response, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Body;
@@ -170,6 +173,20 @@ pub(crate) fn precondition_failed_before_handler<B: Body>(
         StatusCode::PRECONDITION_FAILED,
         precondition_failed_headers(current),
     )
+}
+
+/// A `503` decided before the handler ran, because the lookup failed and
+/// the request's preconditions cannot be evaluated (RFC 9110 §15.6.4); the
+/// delay goes out as `Retry-After` in whole seconds, rounded up (§10.2.3).
+pub(crate) fn unavailable_before_handler<B: Body>(
+    retry_after: Option<Duration>,
+) -> Response<ConditionalBody<B>> {
+    let mut headers = HeaderMap::new();
+    if let Some(delay) = retry_after {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    empty(StatusCode::SERVICE_UNAVAILABLE, headers)
 }
 
 fn empty<B: Body>(status: StatusCode, headers: HeaderMap) -> Response<ConditionalBody<B>> {

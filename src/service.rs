@@ -8,10 +8,10 @@ use http_body::Body;
 use tower::Service;
 
 use crate::body::ConditionalBody;
-use crate::config::{Bypass, Config};
+use crate::config::{Bypass, Config, LookupMethods};
 use crate::future::ResponseFuture;
 use crate::layer::ConditionalLayer;
-use crate::lookup::{LookupValidators, NoLookup};
+use crate::lookup::{LookupRequest, LookupValidators, NoLookup};
 use crate::lookup_future::LookupFuture;
 use crate::preconditions::{is_get_or_head, Preconditions};
 
@@ -46,6 +46,7 @@ pub struct Conditional<S, L = NoLookup> {
     inner: S,
     config: Config,
     lookup: L,
+    lookup_methods: LookupMethods,
 }
 
 impl<S> Conditional<S> {
@@ -62,7 +63,7 @@ impl<S> Conditional<S> {
     /// # let _ = service;
     /// ```
     pub fn new(inner: S) -> Self {
-        Self::from_parts(inner, Config::default(), NoLookup)
+        Self::from_parts(inner, Config::default(), NoLookup, LookupMethods::default())
     }
 
     /// A [`ConditionalLayer`] with the default settings.
@@ -77,11 +78,17 @@ impl<S> Conditional<S> {
 }
 
 impl<S, L> Conditional<S, L> {
-    pub(crate) fn from_parts(inner: S, config: Config, lookup: L) -> Self {
+    pub(crate) fn from_parts(
+        inner: S,
+        config: Config,
+        lookup: L,
+        lookup_methods: LookupMethods,
+    ) -> Self {
         Self {
             inner,
             config,
             lookup,
+            lookup_methods,
         }
     }
 
@@ -161,13 +168,26 @@ where
         if request.extensions().get::<Bypass>().is_some() {
             return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
         }
+        let is_read = is_get_or_head(request.method());
+        if !self.lookup_methods.contains(request.method()) {
+            // Outside the lookup's scope: as if there were no lookup.
+            if !is_read {
+                return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
+            }
+            let preconditions = Preconditions::boxed_from_headers(request.headers());
+            return LookupFuture::called(ResponseFuture::start(
+                &mut self.inner,
+                request,
+                self.config,
+                preconditions,
+                None,
+            ));
+        }
         let preconditions = Preconditions::from_headers(request.headers());
-        if !is_get_or_head(request.method()) && preconditions.is_empty() {
+        if !is_read && preconditions.is_empty() {
             return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
         }
-        let (parts, body) = request.into_parts();
-        let lookup = self.lookup.lookup(&parts);
-        let request = Request::from_parts(parts, body);
+        let lookup = self.lookup.lookup(LookupRequest::from(&request));
         // The ready service answers this request once the lookup is done; a
         // clone takes its place for the next one (tower's usual hand-over).
         let clone = self.inner.clone();

@@ -1,6 +1,7 @@
 //! End-to-end checks on real loopback sockets against software this project
 //! did not write: curl, headless Chromium, nginx as a caching reverse proxy
-//! in front of two replicas, and Python's hishel cache.
+//! in front of two replicas, Python's hishel cache, and PostgreSQL behind two
+//! replicas of `examples/optimistic-concurrency/`.
 //!
 //! Every test spawns the demo (`examples/demo/`, built here with `cargo build
 //! -p example-demo`) and talks to it through a *tap*: a transparent TCP relay
@@ -564,6 +565,461 @@ fn hishel_revalidates_and_reuses_its_copy() {
 }
 
 // ---------------------------------------------------------------------------
+// PostgreSQL: optimistic concurrency across two replicas
+// ---------------------------------------------------------------------------
+
+const WRITERS: usize = 8;
+const INCREMENTS: usize = 50;
+
+/// Two replicas of `examples/optimistic-concurrency/` on one throwaway
+/// PostgreSQL cluster, behind nginx. Eight writers each make fifty
+/// read-modify-write increments of one counter with `If-Match`, retrying on
+/// `412` (RFC 9110 §13.1.1) and `503`. Midway PostgreSQL is stopped: every
+/// checked write gets `503` and none is applied; after the restart the run
+/// completes. At the end the counter equals the writes that succeeded, and a
+/// conditional GET of it gets `304` without a handler running.
+#[test]
+#[ignore = "needs nginx and postgresql: run by .ci/run"]
+fn postgres_replicas_lose_no_write() {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let nginx = tool("nginx");
+    let cluster = Cluster::start();
+    let binary = example_binary("example-optimistic-concurrency");
+    let mut processes = Processes::default();
+    let replicas: Vec<SocketAddr> = ["replica A", "replica B"]
+        .iter()
+        .map(|name| {
+            start_server(
+                &mut processes,
+                name,
+                Command::new(&binary).env("DATABASE_URL", cluster.url()),
+            )
+        })
+        .collect();
+    let dir = TempDir::new("nginx-postgres");
+    let port = free_port();
+    let config = dir.path().join("nginx.conf");
+    fs::write(&config, proxy_config(dir.path(), port, &replicas)).expect("write nginx.conf");
+    processes.spawn(
+        "nginx",
+        Command::new(&nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null()),
+    );
+    let front: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for_port(front, Duration::from_secs(10), || {
+        processes
+            .exited("nginx")
+            .map(|status| format!("nginx exited ({status})"))
+    });
+
+    let created = request(
+        front,
+        "PUT",
+        "/items/counter",
+        &[("if-none-match", "*")],
+        "{\"count\":0}",
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let again = request(
+        front,
+        "PUT",
+        "/items/counter",
+        &[("if-none-match", "*")],
+        "{\"count\":9}",
+    );
+    assert_eq!(again.status, 412, "create-only PUT does not overwrite");
+
+    let tally = Arc::new(Tally::default());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let tally = tally.clone();
+            thread::spawn(move || {
+                for _ in 0..INCREMENTS {
+                    increment(front, &tally, deadline);
+                }
+            })
+        })
+        .collect();
+
+    // Midway, PostgreSQL goes away for two seconds.
+    while tally.successes.load(Ordering::SeqCst) < WRITERS * INCREMENTS / 3 {
+        assert!(Instant::now() < deadline, "the writers are stuck");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let before = read_counter(front);
+    cluster.stop();
+    // The writes that follow would set the counter below zero: a writer that
+    // read such a count would fail the test.
+    for _ in 0..5 {
+        let refused = request(
+            front,
+            "PUT",
+            "/items/counter",
+            &[("if-match", &before.etag)],
+            "{\"count\":-1000}",
+        );
+        assert_eq!(
+            refused.status, 503,
+            "a checked write while the database is down"
+        );
+        tally.refused.fetch_add(1, Ordering::SeqCst);
+    }
+    thread::sleep(Duration::from_secs(2));
+    cluster.start_again();
+
+    for writer in writers {
+        writer.join().expect("a writer panicked");
+    }
+    let last = read_counter(front);
+    let successes = tally.successes.load(Ordering::SeqCst);
+    assert_eq!(successes, WRITERS * INCREMENTS);
+    assert_eq!(
+        last.count as usize, successes,
+        "the counter counts every successful write, once"
+    );
+
+    // A conditional GET of the unchanged counter: 304, and no handler ran.
+    let runs = || -> u64 {
+        replicas
+            .iter()
+            .map(|addr| {
+                let stats = request(*addr, "GET", "/stats", &[], "");
+                let stats: Value = serde_json::from_str(&stats.body).expect("stats JSON");
+                stats["handler_runs"].as_u64().expect("handler_runs")
+            })
+            .sum()
+    };
+    let runs_before = runs();
+    for _ in 0..2 {
+        // Twice, so that round robin asks both replicas.
+        let revalidated = request(
+            front,
+            "GET",
+            "/items/counter",
+            &[("if-none-match", &last.etag)],
+            "",
+        );
+        assert_eq!(revalidated.status, 304);
+        assert_eq!(revalidated.header("etag"), Some(last.etag.as_str()));
+    }
+    let handler_runs = runs();
+    assert_eq!(
+        handler_runs, runs_before,
+        "the 304s were answered before any handler"
+    );
+
+    let requests = tally.requests.load(Ordering::SeqCst) + 5 + 2 + 2;
+    eprintln!(
+        "postgres: {requests} item requests through nginx, {successes} writes, {} retries after 412, \
+         {} answers 503, {} handler runs: {} requests answered without one",
+        tally.precondition_failed.load(Ordering::SeqCst),
+        tally.refused.load(Ordering::SeqCst),
+        handler_runs,
+        requests as u64 - handler_runs,
+    );
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: AtomicUsize,
+    successes: AtomicUsize,
+    precondition_failed: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+struct Counter {
+    count: i64,
+    etag: String,
+}
+
+fn version(etag: &str) -> u64 {
+    etag.strip_prefix("\"v")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("not an example tag: {etag}"))
+}
+
+fn read_counter(front: SocketAddr) -> Counter {
+    let answer = request(front, "GET", "/items/counter", &[], "");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let value: Value = serde_json::from_str(&answer.body).expect("JSON");
+    Counter {
+        count: value["count"].as_i64().expect("a count"),
+        etag: answer.header("etag").expect("an ETag").to_owned(),
+    }
+}
+
+/// One read-modify-write increment, retried until it is applied once.
+fn increment(front: SocketAddr, tally: &Tally, deadline: Instant) {
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "an increment did not get through in time"
+        );
+        tally.requests.fetch_add(1, Ordering::SeqCst);
+        let read = request(front, "GET", "/items/counter", &[], "");
+        if read.status == 503 {
+            tally.refused.fetch_add(1, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        assert_eq!(read.status, 200, "{read:?}");
+        let value: Value = serde_json::from_str(&read.body).expect("JSON");
+        let etag = read.header("etag").expect("an ETag").to_owned();
+        let count = value["count"].as_i64().expect("a count");
+        assert!(count >= 0, "a write refused with 503 was applied");
+        let next = count + 1;
+        tally.requests.fetch_add(1, Ordering::SeqCst);
+        let body = format!("{{\"count\":{next}}}");
+        let written = request(
+            front,
+            "PUT",
+            "/items/counter",
+            &[("if-match", &etag)],
+            &body,
+        );
+        match written.status {
+            200 => {
+                tally.successes.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            412 => {
+                // The current tag, newer than the one this writer read.
+                let current = written
+                    .header("etag")
+                    .expect("a 412 carries the current ETag");
+                assert!(version(current) > version(&etag), "{current} after {etag}");
+                tally.precondition_failed.fetch_add(1, Ordering::SeqCst);
+            }
+            503 => {
+                tally.refused.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(50));
+            }
+            status => panic!("PUT answered {status}: {written:?}"),
+        }
+    }
+}
+
+/// nginx as a plain reverse proxy (no cache) over `upstreams`, round robin.
+fn proxy_config(prefix: &Path, port: u16, upstreams: &[SocketAddr]) -> String {
+    let prefix = prefix.display();
+    let servers: String = upstreams
+        .iter()
+        .map(|addr| format!("        server {addr};\n"))
+        .collect();
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+    upstream replicas {{
+{servers}    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"#
+    )
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 exchange on its own connection, within 10 s.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send");
+    stream.write_all(body.as_bytes()).expect("send body");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).expect("read the answer");
+    let text = String::from_utf8_lossy(&bytes);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A throwaway PostgreSQL cluster in a temp dir, on a loopback port, run by
+/// the `postgres` user when the test runs as root (PostgreSQL refuses root).
+/// Stopped when dropped.
+struct Cluster {
+    dir: TempDir,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = TempDir::new("postgres");
+        let port = free_port();
+        let cluster = Cluster { dir, port };
+        if is_root() {
+            run(
+                "chown",
+                Command::new("chown")
+                    .args(["-R", "postgres"])
+                    .arg(cluster.dir.path()),
+                Duration::from_secs(10),
+            );
+        }
+        run(
+            "initdb",
+            cluster
+                .as_owner(&postgres_tool("initdb"))
+                .arg("-D")
+                .arg(cluster.data())
+                .args(["-U", "postgres", "-A", "trust", "--no-sync"]),
+            Duration::from_secs(120),
+        );
+        cluster.start_again();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
+    }
+
+    fn as_owner(&self, tool: &Path) -> Command {
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(tool);
+            command
+        } else {
+            Command::new(tool)
+        }
+    }
+
+    fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        run(
+            "pg_ctl start",
+            self.as_owner(&postgres_tool("pg_ctl"))
+                .arg("-D")
+                .arg(self.data())
+                .args(["-o", &options, "-w", "-t", "60", "start"])
+                .arg("-l")
+                .arg(self.dir.path().join("log")),
+            Duration::from_secs(90),
+        );
+    }
+
+    fn stop(&self) {
+        run(
+            "pg_ctl stop",
+            self.as_owner(&postgres_tool("pg_ctl"))
+                .arg("-D")
+                .arg(self.data())
+                .args(["-m", "fast", "-w", "stop"]),
+            Duration::from_secs(60),
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner(&postgres_tool("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
+}
+
+/// `initdb` and `pg_ctl` are not on PATH in Debian: they live in
+/// /usr/lib/postgresql/<major>/bin.
+fn postgres_tool(name: &str) -> PathBuf {
+    let mut versions: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin").join(name))
+        .filter(|path| path.is_file())
+        .collect();
+    versions.sort();
+    versions.pop().unwrap_or_else(|| tool(name))
+}
+
+// ---------------------------------------------------------------------------
 // Tools, processes, temp dirs
 // ---------------------------------------------------------------------------
 
@@ -612,46 +1068,48 @@ fn python() -> PathBuf {
 /// Builds the demo (`examples/demo/`) once per test binary and returns its path.
 fn demo_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "--locked",
-                "-p",
-                "example-demo",
-                "--bin",
-                "example-demo",
-            ])
-            .arg("--message-format=json-render-diagnostics");
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let output = run(
-            "cargo build -p example-demo",
-            &mut command,
-            Duration::from_secs(900),
-        );
-        output
-            .stdout
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact"
-                    && message["target"]["name"] == "example-demo"
-            })
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .unwrap_or_else(|| panic!("cargo named no demo executable:\n{output:?}"))
-    })
+    BINARY.get_or_init(|| example_binary("example-demo"))
+}
+
+/// Builds the example crate `package` (whose binary has its name) and
+/// returns the binary's path.
+fn example_binary(package: &str) -> PathBuf {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--locked", "-p", package, "--bin", package])
+        .arg("--message-format=json-render-diagnostics");
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let output = run(
+        &format!("cargo build -p {package}"),
+        &mut command,
+        Duration::from_secs(900),
+    );
+    output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == package
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo named no {package} executable:\n{output:?}"))
 }
 
 /// Starts a demo on a port the system picks (`ADDR=127.0.0.1:0`) and returns
 /// the address it printed once it was listening.
 fn start_demo(processes: &mut Processes, name: &str) -> SocketAddr {
+    start_server(processes, name, &mut Command::new(demo_binary()))
+}
+
+/// Starts a server that listens where `ADDR` says (`127.0.0.1:0`: a port
+/// the system picks) and returns the address it printed once listening.
+fn start_server(processes: &mut Processes, name: &str, command: &mut Command) -> SocketAddr {
     let child = processes.spawn(
         name,
-        Command::new(demo_binary())
+        command
             .env("ADDR", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped()),

@@ -5,10 +5,12 @@
 #   tests/ecosystem/install.sh
 #   cargo test --test ecosystem -- --ignored
 #
-# System packages: curl, nginx, chromium, python3 with venv (apt-get).
+# System packages: curl, nginx, chromium, postgresql, python3 with venv (apt-get).
 # Python packages: tests/ecosystem/requirements.txt, in tests/ecosystem/.venv.
 # nginx is only installed here: the tests run their own nginx process on a
-# loopback port with their own configuration, never the system service.
+# loopback port with their own configuration, never the system service;
+# likewise PostgreSQL: the test makes its own cluster in a temp dir with
+# initdb and pg_ctl, and policy-rc.d keeps apt from starting the service.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,12 +28,19 @@ missing=()
 have curl || missing+=(curl)
 have nginx || missing+=(nginx)
 have chromium || missing+=(chromium)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
+    # No service starts on install (the tests start their own processes).
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+        trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     "${sudo[@]}" apt-get update
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing[@]}"
@@ -49,6 +58,7 @@ echo "== installed"
 curl --version | head -n 1
 PATH="$PATH:/usr/sbin:/sbin" nginx -v 2>&1
 chromium --version 2>/dev/null
+"$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl" --version
 "$venv/bin/python" - <<'PY'
 import sys
 from importlib.metadata import version

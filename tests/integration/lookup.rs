@@ -1,17 +1,12 @@
 //! Validators looked up before the handler runs, through
 //! a real TCP socket, with a counter that proves when the handler did not run.
 
-#[allow(dead_code)]
-#[path = "../../examples/optimistic-concurrency/src/main.rs"]
-mod optimistic_concurrency;
-
 use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -19,14 +14,16 @@ use http::header::{
     CACHE_CONTROL, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, ETAG, EXPIRES, VARY,
 };
 
+use crate::memory_store::{app, Store};
 use crate::support::serve_router;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use optimistic_concurrency::{app, Store};
 use serde_json::json;
-use tower_conditional::{ConditionalLayer, EntityTag, ResourceState, Validators};
+use tower_conditional::{
+    ConditionalLayer, EntityTag, LookupFailure, LookupRequest, ResourceState, Validators,
+};
 
 struct Answer {
     status: StatusCode,
@@ -310,7 +307,7 @@ fn table_app(
             (headers, "the body")
         }
     };
-    let lookup = move |_: &Parts| ready(state.clone());
+    let lookup = move |_| ready(state.clone());
     let router = Router::new()
         .route("/", get(handler.clone()).put(handler))
         .layer(ConditionalLayer::new().lookup_validators(lookup));
@@ -446,4 +443,109 @@ async fn an_early_304_repeats_the_fields_a_200_would_carry() {
     for name in [CACHE_CONTROL, VARY, CONTENT_LOCATION, EXPIRES] {
         assert!(!refused.headers.contains_key(&name), "{name}");
     }
+}
+
+/// A lookup whose database is down: its writes, when they ask for a check,
+/// are refused with `503` before the handler (RFC 9110 §15.6.4); its reads
+/// are answered as without a lookup.
+#[tokio::test]
+async fn a_failed_lookup_refuses_checked_writes_with_503() {
+    let down = ResourceState::Unavailable {
+        retry_after: Some(Duration::from_millis(1500)),
+    };
+    let (router, runs) = table_app(None, down);
+    let addr = serve_router(router).await;
+    for condition in [("if-match", "\"v1\""), ("if-none-match", "*")] {
+        let refused = send(addr, Method::PUT, "/", &[condition], "").await;
+        assert_eq!(
+            refused.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{condition:?}"
+        );
+        assert_eq!(refused.headers["retry-after"], "2", "rounded up");
+        assert!(refused.body.is_empty());
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "no write went through");
+    // A write without a precondition is not looked up at all.
+    let unchecked = send(addr, Method::PUT, "/", &[], "").await;
+    assert_eq!(unchecked.status, StatusCode::OK);
+    // A GET is hashed as without a lookup, and revalidates by the hash.
+    let read = send(addr, Method::GET, "/", &[], "").await;
+    let hashed = EntityTag::from_content(b"the body").to_string();
+    assert_eq!(read.headers["etag"], hashed.as_str());
+    let again = send(addr, Method::GET, "/", &[("if-none-match", &hashed)], "").await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_lookup_error_is_a_failure_and_proceed_lets_writes_through() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let handler = move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            "stored"
+        }
+    };
+    let failing = |_| ready(Err::<ResourceState, _>(std::io::Error::other("down")));
+    let refusing = Router::new()
+        .route("/", get(handler.clone()).put(handler.clone()))
+        .layer(ConditionalLayer::new().lookup_validators(failing));
+    let addr = serve_router(refusing).await;
+    let refused = send(addr, Method::PUT, "/", &[("if-match", "\"v1\"")], "").await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!refused.headers.contains_key("retry-after"));
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+
+    let proceeding = Router::new()
+        .route("/", get(handler.clone()).put(handler))
+        .layer(
+            ConditionalLayer::new()
+                .lookup_validators(failing)
+                .on_lookup_failure(LookupFailure::Proceed),
+        );
+    let addr = serve_router(proceeding).await;
+    let through = send(addr, Method::PUT, "/", &[("if-match", "\"v1\"")], "").await;
+    assert_eq!(through.status, StatusCode::OK);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// RFC 9110 §13.2.1: a method the route does not serve gets the router's
+/// `405`, not a `412` from the lookup.
+#[tokio::test]
+async fn methods_outside_the_scope_go_to_the_router() {
+    let looked_up = AtomicUsize::new(0);
+    let looked_up = Arc::new(looked_up);
+    let count = looked_up.clone();
+    let lookup = move |_: LookupRequest| {
+        count.fetch_add(1, Ordering::SeqCst);
+        ready(EntityTag::strong("v1").unwrap())
+    };
+    let router = Router::new()
+        .route("/", get(|| async { "item" }).put(|| async { "stored" }))
+        .layer(
+            ConditionalLayer::new()
+                .lookup_validators(lookup)
+                .for_methods([Method::GET, Method::PUT]),
+        );
+    let addr = serve_router(router).await;
+    let delete = send(addr, Method::DELETE, "/", &[("if-match", "\"v0\"")], "").await;
+    assert_eq!(delete.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(looked_up.load(Ordering::SeqCst), 0);
+    let put = send(addr, Method::PUT, "/", &[("if-match", "\"v0\"")], "").await;
+    assert_eq!(put.status, StatusCode::PRECONDITION_FAILED);
+    let head = send(addr, Method::HEAD, "/", &[("if-none-match", "\"v1\"")], "").await;
+    assert_eq!(head.status, StatusCode::NOT_MODIFIED, "HEAD goes with GET");
+    assert_eq!(looked_up.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_example_refuses_a_method_its_routes_do_not_serve() {
+    let (addr, store, etag) = store_with_item().await;
+    let before = store.handler_runs();
+    let post = send(addr, Method::POST, "/items/a", &[("if-match", &etag)], "{}").await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(store.handler_runs(), before);
 }

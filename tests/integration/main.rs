@@ -15,6 +15,7 @@ mod etag;
 mod faults;
 mod head;
 mod lookup;
+mod memory_store;
 mod not_modified;
 mod passthrough;
 mod precondition_matrix;

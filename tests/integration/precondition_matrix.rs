@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -42,10 +41,7 @@ async fn serve(lookup: bool) -> (SocketAddr, Arc<AtomicUsize>) {
         let current = Validators::new()
             .with_etag(EntityTag::strong("a").unwrap())
             .with_last_modified(httpdate::parse_http_date(MODIFIED).unwrap());
-        routes.layer(
-            ConditionalLayer::new()
-                .lookup_validators(move |_: &Parts| ready(current.clone().into())),
-        )
+        routes.layer(ConditionalLayer::new().lookup_validators(move |_| ready(current.clone())))
     } else {
         routes.layer(ConditionalLayer::new())
     };

@@ -5,7 +5,6 @@ use std::future::ready;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::request::Parts;
 use axum::routing::get;
 use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -113,7 +112,7 @@ async fn looked_up_answers_reflect_nothing() {
         .route("/", get(|| async { "body" }).put(|| async { "put" }))
         .layer(
             ConditionalLayer::new()
-                .lookup_validators(move |_: &Parts| ready(ResourceState::Current(current.clone()))),
+                .lookup_validators(move |_| ready(ResourceState::Current(current.clone()))),
         );
     let addr = serve_router(router).await;
     let head = raw_head(addr, &request("PUT", &hostile_fields("\"v1\"")[2])).await;
