@@ -21,6 +21,13 @@ pub enum EtagPolicy {
     /// `W/"…"`: for representations that are equivalent rather than
     /// identical across responses. Still a hash of the bytes; caches can
     /// revalidate with it, but `If-Match` never matches a weak tag.
+    ///
+    /// The layer serves no ranges of a body under a weak tag (no
+    /// `Accept-Ranges`, and a `Range` gets the whole `200`): a client may
+    /// combine the parts of two responses only when they share a strong
+    /// validator (RFC 9110 §15.3.7.3), and cannot send a weak tag in
+    /// `If-Range` (§13.1.5), so a range of a body that is only equivalent to
+    /// the one it holds could splice two versions together.
     Weak,
 }
 
@@ -94,6 +101,7 @@ pub(crate) struct Config {
     pub(crate) max_hashed_body_size: usize,
     pub(crate) head_requests: HeadRequests,
     pub(crate) remember_recent_bodies: bool,
+    pub(crate) serve_ranges: bool,
 }
 
 impl Default for Config {
@@ -103,6 +111,7 @@ impl Default for Config {
             max_hashed_body_size: DEFAULT_MAX_HASHED_BODY_SIZE,
             head_requests: HeadRequests::AsGet,
             remember_recent_bodies: true,
+            serve_ranges: true,
         }
     }
 }

@@ -193,8 +193,6 @@ mod entity_tag;
 mod not_modified;
 mod plan;
 mod preconditions;
-// Not yet called by the service: the 206 path lands separately.
-#[allow(dead_code)]
 mod range;
 
 pub use crate::body::ConditionalBody;

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
 use tower::Service;
 
@@ -13,6 +13,7 @@ use crate::future::ResponseFuture;
 use crate::layer::ConditionalLayer;
 use crate::lookup::{LookupValidators, NoLookup};
 use crate::lookup_future::LookupFuture;
+use crate::plan;
 use crate::preconditions::{is_get_or_head, Preconditions};
 
 /// Middleware that adds content-hash `ETag`s and answers conditional requests.
@@ -136,8 +137,16 @@ where
         if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let preconditions = Preconditions::boxed_from_headers(request.headers());
-        ResponseFuture::start(&mut self.inner, request, self.config, preconditions, None)
+        let wants_range = self.config.serve_ranges && request.method() == Method::GET;
+        let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
+        ResponseFuture::start(
+            &mut self.inner,
+            request,
+            self.config,
+            preconditions,
+            range,
+            None,
+        )
     }
 }
 
