@@ -103,6 +103,24 @@ impl Held {
         Some(data)
     }
 
+    /// Holds `pieces` to be sent in order: the content of a `206`.
+    pub(crate) fn from_pieces(pieces: Vec<Bytes>) -> Self {
+        let data_len = pieces.iter().map(Bytes::len).sum();
+        Self {
+            first: None,
+            more: pieces,
+            taken: 0,
+            trailers: None,
+            data_len,
+        }
+    }
+
+    /// The data chunks held and not yet sent, in order: what a `206` slices
+    /// (reference-counted views, never copies).
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &Bytes> + Clone {
+        self.first.iter().chain(&self.more[self.taken..])
+    }
+
     /// Holds the trailers, which end the body.
     pub(crate) fn push_trailers(&mut self, trailers: http::HeaderMap) {
         self.trailers = Some(Box::new(trailers));
@@ -380,6 +398,27 @@ mod tests {
         two.push(Frame::data(Bytes::from_static(b"one")));
         two.push(Frame::data(Bytes::from_static(b"two")));
         assert!(two.only_chunk().is_none());
+    }
+
+    #[tokio::test]
+    async fn pieces_replay_in_order_with_their_length() {
+        let mut held = Held::default();
+        held.push(Frame::data(Bytes::from_static(b"ab")));
+        held.push(Frame::data(Bytes::from_static(b"cd")));
+        let chunks: Vec<&Bytes> = held.chunks().collect();
+        assert_eq!(
+            chunks,
+            [&Bytes::from_static(b"ab"), &Bytes::from_static(b"cd")]
+        );
+        let pieces = vec![
+            Bytes::from_static(b"xy"),
+            Bytes::new(),
+            Bytes::from_static(b"z"),
+        ];
+        let body: ConditionalBody<Full<Bytes>> =
+            ConditionalBody::replay(Held::from_pieces(pieces), Rest::Done);
+        assert_eq!(body.size_hint().exact(), Some(3));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "xyz");
     }
 
     #[test]

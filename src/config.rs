@@ -25,6 +25,13 @@ pub enum EtagPolicy {
     /// `W/"…"`: for representations that are equivalent rather than
     /// identical across responses. Still a hash of the bytes; caches can
     /// revalidate with it, but `If-Match` never matches a weak tag.
+    ///
+    /// The layer serves no ranges of a body under a weak tag (no
+    /// `Accept-Ranges`, and a `Range` gets the whole `200`): a client may
+    /// combine the parts of two responses only when they share a strong
+    /// validator (RFC 9110 §15.3.7.3), and cannot send a weak tag in
+    /// `If-Range` (§13.1.5), so a range of a body that is only equivalent to
+    /// the one it holds could splice two versions together.
     Weak,
 }
 
@@ -154,6 +161,7 @@ pub(crate) struct Config {
     pub(crate) head_requests: HeadRequests,
     pub(crate) remember_recent_bodies: bool,
     pub(crate) lookup_failure: LookupFailure,
+    pub(crate) serve_ranges: bool,
 }
 
 impl Default for Config {
@@ -164,6 +172,7 @@ impl Default for Config {
             head_requests: HeadRequests::AsGet,
             remember_recent_bodies: true,
             lookup_failure: LookupFailure::Refuse,
+            serve_ranges: true,
         }
     }
 }

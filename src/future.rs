@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Buf;
-use http::header::ETAG;
+use http::header::{ETAG, IF_RANGE, RANGE};
 use http::{response, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -18,7 +18,8 @@ use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests};
 use crate::entity_tag::EntityTag;
 use crate::plan::{self, Plan, RequestFacts};
-use crate::preconditions::{is_get_or_head, Preconditions, Validators};
+use crate::preconditions::{is_get_or_head, Evaluation, Preconditions, Validators};
+use crate::range::{RangeRequest, RangeResponse};
 use crate::read_body::{empty_body_etag, BodyRead, Reading};
 use crate::respond::{self, Outgoing};
 
@@ -94,12 +95,15 @@ where
     }
 
     /// Calls the inner service for a GET or HEAD, and watches its response.
+    /// `range` is the GET's range, if it asked for one
+    /// ([`plan::request_fields`]).
     #[inline]
     pub(crate) fn start<S, ReqBody>(
         inner: &mut S,
         mut request: Request<ReqBody>,
         config: Config,
         preconditions: Option<Box<Preconditions>>,
+        range: Option<Box<RangeRequest>>,
         looked_up: Option<Validators>,
     ) -> Self
     where
@@ -107,17 +111,27 @@ where
     {
         debug_assert!(is_get_or_head(request.method()));
         let is_head = request.method() == Method::HEAD;
+        debug_assert!(!is_head || range.is_none());
         if is_head && config.head_requests == HeadRequests::AsGet {
             // The entity-tag must describe the body a GET would get, and a
             // router below may strip the body of a HEAD response before we
             // see it. Ask for the GET and drop its body ourselves.
             *request.method_mut() = Method::GET;
+            // A HEAD's `Range` is ignored (§14.2: range handling is defined
+            // for GET only); the GET asked for in its place must not carry
+            // it, or a service that serves ranges would answer a `206`.
+            let headers = request.headers_mut();
+            if headers.contains_key(RANGE) {
+                headers.remove(RANGE);
+                headers.remove(IF_RANGE);
+            }
         }
         let request_facts = RequestFacts {
             preconditions,
             is_head,
             config,
             looked_up: looked_up.map(Box::new),
+            range,
         };
         Self {
             state: State::Inner {
@@ -313,8 +327,29 @@ fn respond_hashed<B: Body>(
         .preconditions
         .as_deref()
         .map(|preconditions| plan::evaluate_hashed(preconditions, &etag, last_modified));
+    // §13.2.2: a 412 or 304 wins over a range; only a 200 that goes out
+    // says it accepts ranges, and only a GET's with a `Range` is sliced.
+    let proceeds = evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed);
+    let range = if proceeds
+        && plan::serves_ranges(&request.config, held.has_trailers())
+        && respond::accept_ranges(&mut parts.headers)
+    {
+        request
+            .range
+            .as_deref()
+            .map(|range| plan::range_response(range, &parts, held.chunks(), &etag))
+    } else {
+        None
+    };
     // The tag moves into the header: cloning a fresh `Bytes` would allocate.
     parts.headers.insert(ETAG, HeaderValue::from(etag));
+    match range {
+        None | Some(RangeResponse::Full) => {}
+        Some(RangeResponse::Partial(partial)) => return respond::partial_content(parts, partial),
+        Some(RangeResponse::NotSatisfiable { content_range }) => {
+            return respond::range_not_satisfiable(parts, content_range)
+        }
+    }
     let body = Outgoing::Read(held, Rest::Done);
     match evaluation {
         None => respond::send(parts, body, request.is_head),

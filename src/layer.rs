@@ -151,6 +151,67 @@ impl<L> ConditionalLayer<L> {
         self
     }
 
+    /// Chooses whether the layer answers range requests (RFC 9110 §14) from
+    /// the bodies it holds (the default: yes).
+    ///
+    /// A `200` to a GET whose body the layer read whole and tagged with a
+    /// strong content hash (within [`max_hashed_body_size`](Self::max_hashed_body_size))
+    /// carries `Accept-Ranges: bytes`, and a request with `Range: bytes=…`
+    /// gets `206 Partial Content` with the bytes it asked for, sliced from the
+    /// held body without a copy, or `416 Range Not Satisfiable` with
+    /// `Content-Range: bytes */<length>`. So a generated export can be
+    /// resumed after a dropped connection, and a media player can seek in a
+    /// generated file.
+    ///
+    /// - The preconditions of §13.2.2 come first: a `412` or `304` wins over
+    ///   a range. Then `If-Range` (§13.1.5): only the current strong `ETag`,
+    ///   or a date equal to a strong `Last-Modified`, lets the range through;
+    ///   anything else gets the whole `200`.
+    /// - Ranges of another unit, malformed or with more than 100 range-specs
+    ///   are ignored (a `200`, as §14.2 allows). Overlapping and adjacent
+    ///   ranges are merged; several ranges that remain are sent as
+    ///   `multipart/byteranges`, unless that would be longer than the whole
+    ///   body, which is then sent instead. No `206` is longer than its `200`.
+    /// - Not served: HEAD and other methods (§14.2); bodies the layer did not
+    ///   hold whole (over the limit, a handler's or a looked-up `ETag`,
+    ///   streams); a weak tag ([`EtagPolicy::Weak`]); bodies with trailers;
+    ///   several ranges of a body with a `Content-Encoding`; a response whose
+    ///   handler set an `Accept-Ranges` that does not list `bytes` (such as
+    ///   `Accept-Ranges: none`); a response marked [`Bypass`](crate::Bypass).
+    ///   A `206` the inner service made itself passes on untouched.
+    ///
+    /// Turn it off where clients must always get whole responses:
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_conditional::ConditionalLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let export = service_fn(|_: Request<()>| async {
+    ///     let body = bytes::Bytes::from("id,name\n1,Ada\n2,Grace\n");
+    ///     Ok::<_, Infallible>(Response::new(http_body_util::Full::new(body)))
+    /// });
+    /// let first_line = || Request::get("/export.csv").header("range", "bytes=0-7").body(());
+    ///
+    /// let on = ConditionalLayer::new().layer(export);
+    /// let partial = on.oneshot(first_line().unwrap()).await.unwrap();
+    /// assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
+    /// assert_eq!(partial.headers()["content-range"], "bytes 0-7/22");
+    ///
+    /// let off = ConditionalLayer::new().serve_ranges(false).layer(export);
+    /// let whole = off.oneshot(first_line().unwrap()).await.unwrap();
+    /// assert_eq!(whole.status(), StatusCode::OK);
+    /// assert!(!whole.headers().contains_key("accept-ranges"));
+    /// # }
+    /// ```
+    pub fn serve_ranges(mut self, serve: bool) -> Self {
+        self.config.serve_ranges = serve;
+        self
+    }
+
     /// Looks up the target resource's current validators before the inner
     /// service runs, so that a request whose preconditions decide the answer
     /// never reaches the handler.
@@ -335,6 +396,7 @@ impl<L> fmt::Debug for ConditionalLayer<L> {
                 "remember_recent_bodies",
                 &self.config.remember_recent_bodies,
             )
+            .field("serve_ranges", &self.config.serve_ranges)
             .field("lookup", &std::any::type_name::<L>())
             .field("lookup_methods", &self.lookup_methods)
             .field("lookup_failure", &self.config.lookup_failure)

@@ -15,7 +15,11 @@
 //!   current, the answer is an empty `304` that keeps what caches need
 //!   (`ETag`, `Cache-Control`, `Vary`, `Expires`, `Date`, `Content-Location`,
 //!   `Last-Modified`, `Set-Cookie`);
-//! - a failed `If-Match` or `If-Unmodified-Since` on a GET or HEAD gives `412`.
+//! - a failed `If-Match` or `If-Unmodified-Since` on a GET or HEAD gives `412`;
+//! - a `Range` request for a body the layer holds gets `206 Partial Content`
+//!   (or `416`), sliced from the held body, with `If-Range` honoured, so a
+//!   generated download can be resumed; see
+//!   [`ConditionalLayer::serve_ranges`].
 //!
 //! # Quick start
 //!
@@ -197,8 +201,6 @@ mod entity_tag;
 mod not_modified;
 mod plan;
 mod preconditions;
-// Not yet called by the service: the 206 path lands separately.
-#[allow(dead_code)]
 mod range;
 
 pub use crate::body::ConditionalBody;

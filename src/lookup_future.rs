@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Buf;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::Service;
@@ -157,11 +157,14 @@ where
                         }
                     };
                     let future = if is_get_or_head(request.method()) {
+                        let wants_range = config.serve_ranges && request.method() == Method::GET;
+                        let range = plan::range_request(request.headers(), wants_range);
                         ResponseFuture::start(
                             &mut service,
                             request,
                             config,
                             preconditions.boxed(),
+                            range,
                             looked_up,
                         )
                     } else {

@@ -30,8 +30,9 @@ pub(crate) fn into_not_modified(parts: &mut response::Parts) {
     remove_body_fields(&mut parts.headers);
 }
 
-/// Removes the fields in `NOT_FOR_304`.
-fn remove_body_fields(headers: &mut HeaderMap) {
+/// Removes the fields in `NOT_FOR_304`: those that describe content a
+/// response without any (a `304`, a `416`) does not have.
+pub(crate) fn remove_body_fields(headers: &mut HeaderMap) {
     // A response holds a few of these at most: look for the ones present
     // (cheap comparisons) rather than remove all eight (eight lookups).
     let mut present = [false; DROPPED];

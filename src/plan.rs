@@ -7,17 +7,19 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{ETAG, LAST_MODIFIED};
-use http::{response, Method, StatusCode};
+use bytes::Bytes;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, DATE, ETAG, LAST_MODIFIED, RANGE};
+use http::{response, HeaderMap, Method, StatusCode};
 use http_body::Body;
 
-use crate::config::{Bypass, Config, LookupFailure};
+use crate::config::{Bypass, Config, EtagPolicy, LookupFailure};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
 use crate::preconditions::{
     is_get_or_head, single_date, Current, Evaluation, Preconditions, Validators,
 };
+use crate::range::{self, Boundary, PartialKind, RangeRequest, RangeResponse};
 
 /// What the response future needs to know about a GET or HEAD request once
 /// its response is in.
@@ -34,6 +36,105 @@ pub(crate) struct RequestFacts {
     /// only requests under a lookup have them and every future carries the
     /// field.
     pub(crate) looked_up: Option<Box<Validators>>,
+    /// The range a GET asked for, when it has a valid `Range` field and the
+    /// layer serves ranges; `None` for nearly every request, as with
+    /// `preconditions`.
+    pub(crate) range: Option<Box<RangeRequest>>,
+}
+
+/// Reads the fields of a GET or HEAD that the layer evaluates: its
+/// preconditions (§13.1) and, for a GET when the layer serves ranges, its
+/// `Range` and `If-Range` (§14.2: GET is the only method with range
+/// handling).
+///
+/// One walk over the field names finds out whether there is anything to
+/// read; nearly every request has none of them, and then nothing is built.
+#[inline]
+pub(crate) fn request_fields(
+    headers: &HeaderMap,
+    wants_range: bool,
+) -> (Option<Box<Preconditions>>, Option<Box<RangeRequest>>) {
+    let (mut has_preconditions, mut has_range) = (false, false);
+    for name in headers.keys() {
+        if Preconditions::is_field(name) {
+            has_preconditions = true;
+        } else if *name == RANGE {
+            has_range = true;
+        }
+    }
+    let preconditions = if has_preconditions {
+        Preconditions::from_headers(headers).boxed()
+    } else {
+        None
+    };
+    (
+        preconditions,
+        range_request(headers, has_range && wants_range),
+    )
+}
+
+/// The `Range` of a request when it `wants_range` (a GET, with ranges
+/// served) and has a valid one.
+#[inline]
+pub(crate) fn range_request(headers: &HeaderMap, wants_range: bool) -> Option<Box<RangeRequest>> {
+    if wants_range {
+        RangeRequest::boxed_from_headers(headers)
+    } else {
+        None
+    }
+}
+
+/// Whether the layer may serve ranges of a `200` whose body it read whole
+/// and tagged: only under a strong tag (a weak one is "equivalent", and
+/// combining parts needs a strong validator, RFC 9110 §15.3.7.3), and not
+/// of a body with trailers (they describe the whole body, a `206` would
+/// carry them for part of it).
+#[inline(always)]
+pub(crate) fn serves_ranges(config: &Config, has_trailers: bool) -> bool {
+    config.serve_ranges && config.etag_policy == EtagPolicy::Strong && !has_trailers
+}
+
+/// What a GET with a valid `Range` gets once the preconditions of §13.2.2
+/// said "proceed", from the `200` whose whole body is `chunks` and whose
+/// strong content-hash tag is `etag`.
+///
+/// §13.1.5 first: an `If-Range` that does not match gets the whole `200`.
+/// Then §14.2 selects the ranges. Several parts of a body with a
+/// `Content-Encoding` get the `200` too: a range is of the encoded bytes
+/// (the representation data, §8.4.1), so one part keeps the field, but on a
+/// `multipart/byteranges` answer it would claim the multipart body itself
+/// is encoded.
+pub(crate) fn range_response<'a, I>(
+    request: &RangeRequest,
+    parts: &response::Parts,
+    chunks: I,
+    etag: &EntityTag,
+) -> RangeResponse
+where
+    I: IntoIterator<Item = &'a Bytes>,
+    I::IntoIter: Clone,
+{
+    if request.has_if_range() {
+        let last_modified = single_date(parts.headers.get_all(LAST_MODIFIED));
+        // §8.8.2.2: the response's Date, or the time it is sent when it has
+        // none (a server adds it on the way out).
+        let date = single_date(parts.headers.get_all(DATE)).or_else(|| Some(SystemTime::now()));
+        if !request.if_range_permits(Some(etag), last_modified, date) {
+            return RangeResponse::Full;
+        }
+    }
+    let content_type = parts.headers.get(CONTENT_TYPE);
+    let boundary = Boundary::for_content_tag(etag);
+    let response = range::respond(request.ranges(), chunks, content_type, &boundary);
+    match &response {
+        RangeResponse::Partial(partial)
+            if matches!(partial.kind, PartialKind::Multipart { .. })
+                && parts.headers.contains_key(CONTENT_ENCODING) =>
+        {
+            RangeResponse::Full
+        }
+        _ => response,
+    }
 }
 
 /// What is done with the inner service's answer to a GET or HEAD.
@@ -279,11 +380,13 @@ mod tests {
         for (name, value) in conditions {
             headers.append(*name, HeaderValue::from_static(value));
         }
+        let (preconditions, range) = request_fields(&headers, !is_head);
         RequestFacts {
-            preconditions: Preconditions::boxed_from_headers(&headers),
+            preconditions,
             is_head,
             config: Config::default(),
             looked_up: None,
+            range,
         }
     }
 
@@ -421,6 +524,144 @@ mod tests {
             Some(Evaluation::NotModified)
         );
         assert_eq!(evaluate_in_place(&head(200, &[]), true, &head_since), None);
+    }
+
+    fn request_headers(fields: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in fields {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn range_fields_are_read_only_when_present_and_wanted() {
+        let plain = request_headers(&[("accept", "*/*"), ("host", "example.com")]);
+        let (preconditions, range) = request_fields(&plain, true);
+        assert!(preconditions.is_none() && range.is_none());
+        let ranged = request_headers(&[("range", "bytes=0-9"), ("if-range", "\"a\"")]);
+        let (preconditions, range) = request_fields(&ranged, true);
+        assert!(preconditions.is_none());
+        let range = range.expect("a valid Range is kept");
+        assert!(range.has_if_range());
+        // A HEAD, or ranges turned off: not read at all.
+        assert!(request_fields(&ranged, false).1.is_none());
+        // Malformed or another unit: ignored (§14.2), as if absent.
+        for value in ["bytes=9-0", "items=0-9", "bytes=", "0-9"] {
+            let headers = request_headers(&[("range", value)]);
+            assert!(request_fields(&headers, true).1.is_none(), "{value}");
+        }
+        // If-Range without Range is ignored (§13.1.5).
+        let if_range_only = request_headers(&[("if-range", "\"a\"")]);
+        assert_eq!(
+            format!("{:?}", request_fields(&if_range_only, true)),
+            "(None, None)"
+        );
+        let both = request_headers(&[("if-none-match", "\"a\""), ("range", "bytes=-5")]);
+        let (preconditions, range) = request_fields(&both, true);
+        assert!(preconditions.is_some() && range.is_some());
+    }
+
+    #[test]
+    fn ranges_only_under_a_strong_tag_and_without_trailers() {
+        let mut config = Config::default();
+        assert!(serves_ranges(&config, false));
+        assert!(!serves_ranges(&config, true));
+        config.etag_policy = EtagPolicy::Weak;
+        assert!(!serves_ranges(&config, false));
+        config.etag_policy = EtagPolicy::Strong;
+        config.serve_ranges = false;
+        assert!(!serves_ranges(&config, false));
+    }
+
+    fn range_of(fields: &[(&'static str, &'static str)]) -> Box<RangeRequest> {
+        RangeRequest::boxed_from_headers(&request_headers(fields)).expect("a valid Range")
+    }
+
+    fn decide(
+        fields: &[(&'static str, &'static str)],
+        response_fields: &[(&'static str, &'static str)],
+        body: &'static [u8],
+    ) -> RangeResponse {
+        let chunks = [
+            Bytes::from_static(&body[..body.len() / 2]),
+            Bytes::from_static(&body[body.len() / 2..]),
+        ];
+        let etag = EntityTag::from_content(body);
+        range_response(
+            &range_of(fields),
+            &head(200, response_fields),
+            &chunks,
+            &etag,
+        )
+    }
+
+    fn content_range(response: &RangeResponse) -> Option<&str> {
+        match response {
+            RangeResponse::Partial(partial) => match &partial.kind {
+                PartialKind::Single { content_range } => content_range.to_str().ok(),
+                PartialKind::Multipart { .. } => Some("multipart"),
+            },
+            RangeResponse::NotSatisfiable { content_range } => content_range.to_str().ok(),
+            RangeResponse::Full => None,
+        }
+    }
+
+    #[test]
+    fn if_range_then_the_range() {
+        const BODY: &[u8] = b"0123456789abcdefghij";
+        let current = EntityTag::from_content(BODY).to_header_value();
+        let current: &'static str = current.to_str().unwrap().to_owned().leak();
+        let weak: &'static str = format!("W/{current}").leak();
+        let range = ("range", "bytes=5-9");
+        assert_eq!(
+            content_range(&decide(&[range], &[], BODY)),
+            Some("bytes 5-9/20")
+        );
+        // §13.1.5: the current strong tag lets the range through.
+        let fresh = decide(&[range, ("if-range", current)], &[], BODY);
+        assert_eq!(content_range(&fresh), Some("bytes 5-9/20"));
+        // Another tag, the weak form of the current one, junk: the whole 200.
+        for stale in ["\"old\"", weak, "soon"] {
+            assert_eq!(
+                decide(&[range, ("if-range", stale)], &[], BODY),
+                RangeResponse::Full,
+                "{stale}"
+            );
+        }
+        // A date: only one equal to a strong Last-Modified (the Date at least
+        // a second later, §8.8.2.2).
+        let modified = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let by_date = [range, ("if-range", modified)];
+        let later = ("date", "Sun, 06 Nov 1994 08:49:39 GMT");
+        let strong = decide(&by_date, &[("last-modified", modified), later], BODY);
+        assert_eq!(content_range(&strong), Some("bytes 5-9/20"));
+        let same_second = ("date", modified);
+        assert_eq!(
+            decide(&by_date, &[("last-modified", modified), same_second], BODY),
+            RangeResponse::Full
+        );
+        assert_eq!(decide(&by_date, &[later], BODY), RangeResponse::Full);
+        let other = ("last-modified", "Sun, 06 Nov 1994 08:49:36 GMT");
+        assert_eq!(decide(&by_date, &[other, later], BODY), RangeResponse::Full);
+        // Unsatisfiable: a 416 with the current length.
+        let beyond = decide(&[("range", "bytes=20-")], &[], BODY);
+        assert_eq!(content_range(&beyond), Some("bytes */20"));
+    }
+
+    #[test]
+    fn several_parts_of_an_encoded_body_get_the_whole() {
+        const BODY: &[u8] = &[7; 2000];
+        let several = [("range", "bytes=0-9,100-109")];
+        assert_eq!(
+            content_range(&decide(&several, &[], BODY)),
+            Some("multipart")
+        );
+        let gzip = [("content-encoding", "gzip")];
+        assert_eq!(decide(&several, &gzip, BODY), RangeResponse::Full);
+        // One part is a range of the encoded bytes (§8.4.1): served.
+        let one = decide(&[("range", "bytes=0-9")], &gzip, BODY);
+        assert_eq!(content_range(&one), Some("bytes 0-9/2000"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Building the response the client gets, once the plan and the evaluation
 //! are known: the `200` (or other success) as the handler made it, the
-//! `304`, the `412`, and a HEAD's answer without its body.
+//! `304`, the `412`, the `206` and `416` of a range request, and a HEAD's
+//! answer without its body.
 //!
 //! The one place that drops a body for a HEAD: the request may have reached
 //! the inner service as a GET (see [`HeadRequests`](crate::HeadRequests)),
@@ -8,8 +9,10 @@
 
 use std::time::Duration;
 
-use http::header::RETRY_AFTER;
-use http::header::{CONTENT_LENGTH, ETAG, LAST_MODIFIED};
+use http::header::{
+    Entry, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+    RETRY_AFTER,
+};
 use http::{response, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Body;
 
@@ -18,9 +21,10 @@ use crate::eligibility::content_length;
 use crate::entity_tag::EntityTag;
 use crate::not_modified::{
     into_not_modified, not_modified_headers, precondition_failed_headers,
-    precondition_failed_headers_from,
+    precondition_failed_headers_from, remove_body_fields,
 };
 use crate::preconditions::{single_date, Evaluation, Validators};
+use crate::range::{PartialContent, PartialKind};
 
 /// The body of a response that goes on.
 pub(crate) enum Outgoing<B: Body> {
@@ -119,6 +123,71 @@ pub(crate) fn state_length(
     }
 }
 
+/// Says `Accept-Ranges: bytes` (RFC 9110 §14.3) on a `200` the layer can
+/// serve ranges of, and whether it may: a handler that set the field itself
+/// keeps it, and one that does not list `bytes` there (`none`, §14.3) opts
+/// its response out.
+#[inline]
+pub(crate) fn accept_ranges(headers: &mut HeaderMap) -> bool {
+    match headers.entry(ACCEPT_RANGES) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(HeaderValue::from_static("bytes"));
+            true
+        }
+        Entry::Occupied(occupied) => occupied.iter().any(|line| {
+            // `Accept-Ranges = acceptable-ranges`, a list of range units,
+            // which are case-insensitive (§14.1).
+            line.as_bytes()
+                .split(|&b| b == b',')
+                .any(|unit| unit.trim_ascii().eq_ignore_ascii_case(b"bytes"))
+        }),
+    }
+}
+
+/// The `206 Partial Content` (§15.3.7) in place of a `200`: the 200's head,
+/// so it keeps the `ETag`, `Cache-Control`, `Vary`, `Expires`,
+/// `Content-Location` and `Date` §15.3.7 requires, and the other
+/// representation fields (`Content-Encoding` among them: a range is of the
+/// encoded bytes). One part gets `Content-Range` and keeps the 200's
+/// `Content-Type`; several get the `multipart/byteranges` type instead
+/// (§15.3.7.2). `Content-Length` counts the content of this message.
+pub(crate) fn partial_content<B: Body>(
+    mut parts: response::Parts,
+    partial: PartialContent,
+) -> Response<ConditionalBody<B>> {
+    parts.status = StatusCode::PARTIAL_CONTENT;
+    match partial.kind {
+        PartialKind::Single { content_range } => {
+            parts.headers.insert(CONTENT_RANGE, content_range);
+        }
+        PartialKind::Multipart { content_type } => {
+            parts.headers.insert(CONTENT_TYPE, content_type);
+        }
+    }
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(partial.length));
+    let body = Held::from_pieces(partial.pieces);
+    Response::from_parts(parts, ConditionalBody::replay(body, Rest::Done))
+}
+
+/// A `416 Range Not Satisfiable` (§15.5.17) in place of a `200`, with the
+/// `Content-Range: bytes */<length>` that says the current length, and no
+/// content: it keeps what a `304` keeps (validators, caching fields,
+/// `Set-Cookie`) and drops the fields that describe content.
+pub(crate) fn range_not_satisfiable<B: Body>(
+    mut parts: response::Parts,
+    content_range: HeaderValue,
+) -> Response<ConditionalBody<B>> {
+    parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
+    remove_body_fields(&mut parts.headers);
+    parts.headers.insert(CONTENT_RANGE, content_range);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    Response::from_parts(parts, ConditionalBody::empty())
+}
+
 /// Gives a 200 the validators looked up before the handler ran, unless the
 /// handler set its own: what the handler says about its response wins.
 pub(crate) fn add_looked_up_validators(headers: &mut HeaderMap, looked_up: &Validators) {
@@ -194,4 +263,89 @@ fn empty<B: Body>(status: StatusCode, headers: HeaderMap) -> Response<Conditiona
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+
+    fn head(fields: &[(&'static str, &'static str)]) -> response::Parts {
+        let mut response = Response::new(());
+        for (name, value) in fields {
+            response
+                .headers_mut()
+                .append(*name, HeaderValue::from_static(value));
+        }
+        response.into_parts().0
+    }
+
+    #[test]
+    fn accept_ranges_is_added_unless_the_handler_said_otherwise() {
+        let mut headers = HeaderMap::new();
+        assert!(accept_ranges(&mut headers));
+        assert_eq!(headers[ACCEPT_RANGES], "bytes");
+        for (value, serves) in [
+            ("bytes", true),
+            ("Bytes", true),
+            ("none", false),
+            ("items, bytes", true),
+            ("bytesx", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT_RANGES, HeaderValue::from_static(value));
+            assert_eq!(accept_ranges(&mut headers), serves, "{value}");
+            assert_eq!(headers[ACCEPT_RANGES], value, "the handler's field stays");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_206_keeps_the_head_of_the_200() {
+        let parts = head(&[
+            ("etag", "\"a\""),
+            ("cache-control", "max-age=60"),
+            ("vary", "accept"),
+            ("content-type", "text/csv"),
+            ("content-length", "100"),
+        ]);
+        let partial = PartialContent {
+            kind: PartialKind::Single {
+                content_range: HeaderValue::from_static("bytes 2-4/100"),
+            },
+            pieces: vec![Bytes::from_static(b"cd"), Bytes::from_static(b"e")],
+            length: 3,
+        };
+        let response: Response<ConditionalBody<Full<Bytes>>> = partial_content(parts, partial);
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        let headers = response.headers();
+        assert_eq!(headers[CONTENT_RANGE], "bytes 2-4/100");
+        assert_eq!(headers[CONTENT_LENGTH], "3");
+        assert_eq!(headers[CONTENT_TYPE], "text/csv");
+        assert_eq!(headers[ETAG], "\"a\"");
+        assert_eq!(headers["cache-control"], "max-age=60");
+        assert_eq!(headers["vary"], "accept");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "cde");
+    }
+
+    #[test]
+    fn a_416_states_the_length_and_describes_no_content() {
+        let parts = head(&[
+            ("etag", "\"a\""),
+            ("content-type", "text/csv"),
+            ("content-length", "100"),
+            ("set-cookie", "a=1"),
+        ]);
+        let response: Response<ConditionalBody<Full<Bytes>>> =
+            range_not_satisfiable(parts, HeaderValue::from_static("bytes */100"));
+        assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        let headers = response.headers();
+        assert_eq!(headers[CONTENT_RANGE], "bytes */100");
+        assert_eq!(headers[CONTENT_LENGTH], "0");
+        assert!(!headers.contains_key(CONTENT_TYPE));
+        assert_eq!(headers[ETAG], "\"a\"");
+        assert_eq!(headers["set-cookie"], "a=1");
+        assert!(response.body().is_end_stream());
+    }
 }

@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body::Body;
 use tower::Service;
 
@@ -13,6 +13,7 @@ use crate::future::ResponseFuture;
 use crate::layer::ConditionalLayer;
 use crate::lookup::{LookupRequest, LookupValidators, NoLookup};
 use crate::lookup_future::LookupFuture;
+use crate::plan;
 use crate::preconditions::{is_get_or_head, Preconditions};
 
 /// Middleware that adds content-hash `ETag`s and answers conditional requests.
@@ -143,8 +144,16 @@ where
         if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let preconditions = Preconditions::boxed_from_headers(request.headers());
-        ResponseFuture::start(&mut self.inner, request, self.config, preconditions, None)
+        let wants_range = self.config.serve_ranges && request.method() == Method::GET;
+        let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
+        ResponseFuture::start(
+            &mut self.inner,
+            request,
+            self.config,
+            preconditions,
+            range,
+            None,
+        )
     }
 }
 
@@ -174,12 +183,14 @@ where
             if !is_read {
                 return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
             }
-            let preconditions = Preconditions::boxed_from_headers(request.headers());
+            let wants_range = self.config.serve_ranges && request.method() == Method::GET;
+            let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
             return LookupFuture::called(ResponseFuture::start(
                 &mut self.inner,
                 request,
                 self.config,
                 preconditions,
+                range,
                 None,
             ));
         }

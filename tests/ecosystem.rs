@@ -1,7 +1,8 @@
 //! End-to-end checks on real loopback sockets against software this project
 //! did not write: curl, headless Chromium, nginx as a caching reverse proxy
-//! in front of two replicas, Python's hishel cache, and PostgreSQL behind two
-//! replicas of `examples/optimistic-concurrency/`.
+//! in front of two replicas, Python's hishel cache, range requests from
+//! curl and Python's requests, and PostgreSQL behind two replicas of
+//! `examples/optimistic-concurrency/`.
 //!
 //! Every test spawns the demo (`examples/demo/`, built here with `cargo build
 //! -p example-demo`) and talks to it through a *tap*: a transparent TCP relay
@@ -562,6 +563,187 @@ fn hishel_revalidates_and_reuses_its_copy() {
     assert_eq!((data[1].status, data[1].body_len), (Some(304), 0));
     assert_eq!(seen.iter().filter(|e| e.path == "/report").count(), 1);
     tap.print("hishel");
+}
+
+// ---------------------------------------------------------------------------
+// Ranges: curl -C -, curl --range, Python requests with If-Range
+// ---------------------------------------------------------------------------
+
+/// `curl -C -` resumes a download of the demo's generated `/export.csv`
+/// that was cut off part-way (by `--limit-rate` and `--max-time`): it asks
+/// for `Range: bytes=<what it has>-`, gets a `206` of the rest, and the file
+/// it ends up with is byte for byte the export.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn curl_resumes_an_interrupted_download() {
+    let curl = tool("curl");
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+    let dir = TempDir::new("curl-resume");
+    let url = format!("http://{}/export.csv", tap.addr());
+    let (whole, partial) = (dir.path().join("whole.csv"), dir.path().join("partial.csv"));
+
+    run(
+        "curl (whole)",
+        Command::new(&curl)
+            .args(["--silent", "--show-error", "--output"])
+            .arg(&whole)
+            .arg(&url),
+        Duration::from_secs(30),
+    );
+    let expected = fs::read(&whole).expect("the whole export");
+    assert!(expected.len() > 100_000, "{} bytes", expected.len());
+
+    // 20 KB/s for 2 s: cut off after some 40 KB, with curl's exit code 28
+    // (operation timed out).
+    let cut = Command::new(&curl)
+        .args([
+            "--silent",
+            "--limit-rate",
+            "20k",
+            "--max-time",
+            "2",
+            "--output",
+        ])
+        .arg(&partial)
+        .arg(&url)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run curl");
+    assert_eq!(cut.code(), Some(28), "curl was not cut off: {cut}");
+    let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) as usize;
+    assert!(
+        have > 0 && have < expected.len(),
+        "the cut-off download holds {have} of {} bytes",
+        expected.len()
+    );
+
+    let resumed = run(
+        "curl -C -",
+        Command::new(&curl)
+            .args(["--silent", "--show-error", "-C", "-", "--output"])
+            .arg(&partial)
+            .args(["--write-out", "%{http_code}", &url]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(resumed.stdout.trim(), "206");
+    assert!(
+        fs::read(&partial).unwrap() == expected,
+        "the resumed file differs from the export"
+    );
+
+    let seen = tap.exchanges();
+    let resume = seen
+        .iter()
+        .find(|e| e.request_header("range").is_some())
+        .unwrap_or_else(|| panic!("no request with Range: {seen:#?}"));
+    assert_eq!(
+        resume.request_header("range"),
+        Some(format!("bytes={have}-").as_str())
+    );
+    assert_eq!(resume.status, Some(206));
+    assert_eq!(
+        resume.response_header("content-range"),
+        Some(format!("bytes {have}-{}/{}", expected.len() - 1, expected.len()).as_str())
+    );
+    assert_eq!(resume.body_len, expected.len() - have);
+    tap.print("curl -C -");
+}
+
+/// `curl --range 0-9,20-29`: a `multipart/byteranges` `206` whose parts are
+/// the two slices of the export.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn curl_range_with_two_ranges_gets_multipart() {
+    let curl = tool("curl");
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+    let whole = curl_get(&curl, tap.addr(), "/export.csv", None);
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+
+    let output = run(
+        "curl --range",
+        Command::new(&curl)
+            .args([
+                "--silent",
+                "--show-error",
+                "--include",
+                "--range",
+                "0-9,20-29",
+            ])
+            .arg(format!("http://{}/export.csv", tap.addr())),
+        Duration::from_secs(20),
+    );
+    let (head, body) = output
+        .stdout
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("curl printed no response head: {output:?}"));
+    let head = parse_head(head);
+    assert_eq!(head.status(), 206);
+    assert_eq!(head.header("etag"), whole.header("etag"));
+    let boundary = head
+        .header("content-type")
+        .and_then(|t| t.strip_prefix("multipart/byteranges; boundary="))
+        .unwrap_or_else(|| panic!("not multipart: {head:?}"));
+    let total = whole.body.len();
+    let expected = format!(
+        "--{boundary}\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Range: bytes 0-9/{total}\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Range: bytes 20-29/{total}\r\n\r\n{}\r\n\
+         --{boundary}--\r\n",
+        String::from_utf8_lossy(&whole.body[0..10]),
+        String::from_utf8_lossy(&whole.body[20..30]),
+    );
+    assert_eq!(body, expected);
+    tap.print("curl --range");
+}
+
+/// Python `requests` with `If-Range`: the current tag gets the range, an
+/// old one the whole current body (RFC 9110 §13.1.5).
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn python_requests_if_range() {
+    let python = python();
+    let mut processes = Processes::default();
+    let demo = start_demo(&mut processes, "demo");
+    let tap = Tap::start(demo);
+    let output = run(
+        "tests/ecosystem/range_client.py",
+        Command::new(&python)
+            .arg(ecosystem_dir().join("range_client.py"))
+            .arg(format!("http://{}/export.csv", tap.addr())),
+        Duration::from_secs(60),
+    );
+    let report: Value = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("range_client.py printed no JSON ({error}):\n{output:?}"));
+    eprintln!("requests {}: {report:#}", report["requests"]);
+    let (first, current, stale) = (&report["first"], &report["current"], &report["stale"]);
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["accept_ranges"], "bytes");
+    let length = first["length"].as_u64().expect("length");
+    assert_eq!(current["status"], 206, "{current}");
+    assert_eq!(
+        current["content_range"],
+        format!("bytes 100-199/{length}").as_str()
+    );
+    assert_eq!(current["is_slice"], true, "{current}");
+    assert_eq!(current["etag"], first["etag"]);
+    assert_eq!(stale["status"], 200, "{stale}");
+    assert_eq!(stale["is_whole"], true, "{stale}");
+    assert!(stale["content_range"].is_null());
+
+    let seen = tap.exchanges();
+    let ranged: Vec<_> = seen
+        .iter()
+        .filter(|e| e.request_header("if-range").is_some())
+        .collect();
+    assert_eq!(ranged.len(), 2, "{seen:#?}");
+    assert_eq!((ranged[0].status, ranged[0].body_len), (Some(206), 100));
+    assert_eq!(ranged[1].status, Some(200));
+    assert_eq!(ranged[1].body_len as u64, length);
+    tap.print("requests If-Range");
 }
 
 // ---------------------------------------------------------------------------

@@ -62,5 +62,5 @@ chromium --version 2>/dev/null
 "$venv/bin/python" - <<'PY'
 import sys
 from importlib.metadata import version
-print(f"python {sys.version.split()[0]}, hishel {version('hishel')}, httpx {version('httpx')}")
+print(f"python {sys.version.split()[0]}, hishel {version('hishel')}, httpx {version('httpx')}, requests {version('requests')}")
 PY

@@ -20,6 +20,7 @@ mod not_modified;
 mod passthrough;
 mod precondition_matrix;
 mod properties;
+mod ranges;
 mod robustness;
 mod security;
 mod streaming;

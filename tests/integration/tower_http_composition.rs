@@ -500,6 +500,30 @@ async fn static_files_keep_their_own_validators() {
     }
 }
 
+/// `ServeDir` answers ranges itself: its `206` passes through untouched.
+/// A HEAD's `Range` is ignored (RFC 9110 §14.2), so the GET the layer asks
+/// for in its place carries none, and the HEAD gets the `200`'s head.
+#[tokio::test]
+async fn static_files_answer_their_own_ranges_and_head_ignores_them() {
+    let dir = TempDir::new();
+    let contents = file_contents();
+    let file = dir.write(FILE_NAME, &contents);
+    let addr = serve_router(static_files(&dir.0, &file, no_layer())).await;
+    for path in STATIC_PATHS {
+        let own_etag = http_get(addr, path).await.etag().to_owned();
+        let range = [("range", "bytes=10-19")];
+        let partial = fetch(addr, Method::GET, path, &range).await;
+        assert_eq!(partial.status, StatusCode::PARTIAL_CONTENT, "{path}");
+        assert_eq!(partial.header("content-range"), "bytes 10-19/3000");
+        assert_eq!(&partial.body[..], &contents[10..20]);
+        assert_eq!(partial.etag(), own_etag);
+        let head = fetch(addr, Method::HEAD, path, &range).await;
+        assert_eq!(head.status, StatusCode::OK, "{path}");
+        assert!(!head.has("content-range"), "{path}");
+        assert_eq!(head.header("content-length"), "3000");
+    }
+}
+
 #[tokio::test]
 async fn static_files_revalidate_with_if_none_match_and_if_modified_since() {
     let dir = TempDir::new();

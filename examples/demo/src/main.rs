@@ -14,17 +14,25 @@
 //!
 //! Open http://127.0.0.1:3000/ in a browser and reload: the stylesheet and the
 //! JSON are revalidated and answered `304 Not Modified`.
+//!
+//! A generated export can be fetched in ranges, and resumed:
+//!
+//! ```text
+//! curl -i --range 0-99 http://127.0.0.1:3000/export.csv     # 206, the first 100 bytes
+//! curl -C - -o export.csv http://127.0.0.1:3000/export.csv  # resumes a partial download
+//! ```
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LAST_MODIFIED};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use tower_conditional::ConditionalLayer;
 
 /// Revalidate every time: the browser keeps its copy but asks first, and the
@@ -113,6 +121,26 @@ async fn report() -> impl IntoResponse {
     )
 }
 
+/// A generated export (about 300 KB), produced row by row as a stream. The
+/// layer holds it whole to tag it, so it also answers `Range` requests from
+/// it: an interrupted download resumes with `curl -C -`.
+async fn export() -> impl IntoResponse {
+    let header = stream::once(async { Ok::<_, Infallible>("id,customer,amount\n".to_owned()) });
+    let rows = stream::iter((1..=10_000u32).map(|id| {
+        let cents = id.wrapping_mul(2_654_435_761) % 100_000;
+        Ok(format!(
+            "{id},customer-{:05},{}.{:02}\n",
+            id * 7 % 99_991,
+            cents / 100,
+            cents % 100
+        ))
+    }));
+    (
+        [(CONTENT_TYPE, "text/csv; charset=utf-8")],
+        Body::from_stream(header.chain(rows)),
+    )
+}
+
 /// Server-sent events stream through the layer as they are produced.
 async fn events() -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let ticks = stream::unfold(0u64, |tick| async move {
@@ -132,6 +160,7 @@ fn app() -> Router {
         .route("/data.json", get(data))
         .route("/feed.json", get(feed))
         .route("/report", get(report))
+        .route("/export.csv", get(export))
         .route("/events", get(events))
         .layer(ConditionalLayer::new())
 }
