@@ -15,7 +15,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::body::{ConditionalBody, Held, Rest};
-use crate::config::{Config, HeadRequests};
+use crate::config::{Config, HeadRequests, SMALL_BODY};
 use crate::entity_tag::EntityTag;
 use crate::plan::{self, Plan, RequestFacts};
 use crate::preconditions::{is_get_or_head, Evaluation, Preconditions, Validators};
@@ -330,14 +330,22 @@ fn respond_hashed<B: Body>(
     // §13.2.2: a 412 or 304 wins over a range; only a 200 that goes out
     // says it accepts ranges, and only a GET's with a `Range` is sliced.
     let proceeds = evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed);
-    let range = if proceeds
-        && plan::serves_ranges(&request.config, held.has_trailers())
-        && respond::accept_ranges(&mut parts.headers)
-    {
-        request
-            .range
-            .as_deref()
-            .map(|range| plan::range_response(range, &parts, held.chunks(), &etag))
+    let range = if proceeds && plan::serves_ranges(&request.config, held.has_trailers()) {
+        match request.range.as_deref() {
+            // Nearly every request. `Accept-Ranges` is a MAY (§14.3), and a
+            // header costs every response: it is said where resuming or
+            // seeking is worth it, past a small body.
+            None => {
+                if held.data_len() > SMALL_BODY {
+                    respond::accept_ranges(&mut parts.headers);
+                }
+                None
+            }
+            Some(range) if respond::accept_ranges(&mut parts.headers) => {
+                Some(plan::range_response(range, &parts, held.chunks(), &etag))
+            }
+            Some(_) => None,
+        }
     } else {
         None
     };

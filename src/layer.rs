@@ -156,7 +156,9 @@ impl<L> ConditionalLayer<L> {
     ///
     /// A `200` to a GET whose body the layer read whole and tagged with a
     /// strong content hash (within [`max_hashed_body_size`](Self::max_hashed_body_size))
-    /// carries `Accept-Ranges: bytes`, and a request with `Range: bytes=…`
+    /// carries `Accept-Ranges: bytes` when it is longer than 16 KiB (the
+    /// field is optional, RFC 9110 §14.3, and costs every response; ranges of
+    /// smaller bodies are served all the same), and a request with `Range: bytes=…`
     /// gets `206 Partial Content` with the bytes it asked for, sliced from the
     /// held body without a copy, or `416 Range Not Satisfiable` with
     /// `Content-Range: bytes */<length>`. So a generated export can be

@@ -570,7 +570,7 @@ fn hishel_revalidates_and_reuses_its_copy() {
 // ---------------------------------------------------------------------------
 
 /// `curl -C -` resumes a download of the demo's generated `/export.csv`
-/// that was cut off part-way (by `--limit-rate` and `--max-time`): it asks
+/// that was cut off part-way (the file holds its first third): it asks
 /// for `Range: bytes=<what it has>-`, gets a `206` of the rest, and the file
 /// it ends up with is byte for byte the export.
 #[test]
@@ -595,29 +595,11 @@ fn curl_resumes_an_interrupted_download() {
     let expected = fs::read(&whole).expect("the whole export");
     assert!(expected.len() > 100_000, "{} bytes", expected.len());
 
-    // 20 KB/s for 2 s: cut off after some 40 KB, with curl's exit code 28
-    // (operation timed out).
-    let cut = Command::new(&curl)
-        .args([
-            "--silent",
-            "--limit-rate",
-            "20k",
-            "--max-time",
-            "2",
-            "--output",
-        ])
-        .arg(&partial)
-        .arg(&url)
-        .stdin(Stdio::null())
-        .status()
-        .expect("run curl");
-    assert_eq!(cut.code(), Some(28), "curl was not cut off: {cut}");
-    let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) as usize;
-    assert!(
-        have > 0 && have < expected.len(),
-        "the cut-off download holds {have} of {} bytes",
-        expected.len()
-    );
+    // What a download cut off part-way leaves behind: the first bytes. (A
+    // cut made by curl's own rate limit and timeout is not reliable on
+    // loopback, where the whole body can arrive within the first read.)
+    let have = expected.len() / 3;
+    fs::write(&partial, &expected[..have]).expect("write the partial download");
 
     let resumed = run(
         "curl -C -",

@@ -57,6 +57,7 @@ fn routes() -> Router {
                 )
             }),
         )
+        .route("/small", get(|| async { "0123456789" }))
         .route(
             "/own-206",
             get(|| async {
@@ -190,6 +191,22 @@ fn positions(content_range: &str) -> (usize, usize) {
         .unwrap_or_else(|| panic!("Content-Range {content_range}"));
     let (first, last) = spec.split_once('-').unwrap();
     (first.parse().unwrap(), last.parse().unwrap())
+}
+
+/// `Accept-Ranges` is a MAY (RFC 9110 §14.3): it is said past a small body,
+/// where resuming or seeking is worth a header on every response; a small
+/// body's range is served all the same.
+#[tokio::test]
+async fn a_small_body_does_not_advertise_ranges_but_serves_them() {
+    let addr = serve(ConditionalLayer::new()).await;
+    let whole = http_get(addr, "/small").await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert!(!whole.has("accept-ranges"), "{:?}", whole.headers);
+    let fetched = get_with(addr, "/small", &[("range", "bytes=2-4")]).await;
+    assert_eq!(fetched.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&fetched.body[..], b"234");
+    assert_eq!(fetched.header("content-range"), "bytes 2-4/10");
+    assert_eq!(fetched.header("accept-ranges"), "bytes");
 }
 
 #[tokio::test]
