@@ -280,33 +280,25 @@ fn respond_read<B: Body>(
             return respond::failed(parts, reading.into_held(), error);
         }
     };
-    if let Rest::Inner(_) = rest {
-        // Outgrew the limit: it goes out without an entity-tag, after what
-        // was read. Only the handler's `Last-Modified` can still decide.
-        let evaluation = plan::evaluate_unhashed(last_modified, &request);
-        return respond::respond(
-            parts,
-            evaluation,
-            Outgoing::Read(reading.into_held(), rest),
-            is_head,
-        );
-    }
-    if is_head && reading.read_len() == 0 {
-        // As planned for a HEAD answer known to be empty: not hashed.
-        let evaluable = request
-            .preconditions
-            .as_deref()
-            .is_some_and(|preconditions| plan::head_can_be_evaluated(preconditions, last_modified));
+    let empty_head = is_head && reading.read_len() == 0;
+    if matches!(rest, Rest::Inner(_)) || empty_head {
+        // Not hashed: the body outgrew the limit (it goes out without an
+        // entity-tag, after what was read), or it is an answer to a HEAD
+        // known to be empty (as planned). Only the handler's `Last-Modified`
+        // can still decide; for the empty HEAD, only without a tag condition.
+        let evaluable = !empty_head
+            || request
+                .preconditions
+                .as_deref()
+                .is_some_and(|preconditions| {
+                    plan::head_can_be_evaluated(preconditions, last_modified)
+                });
         if !evaluable {
             return Response::from_parts(parts, ConditionalBody::empty());
         }
         let evaluation = plan::evaluate_unhashed(last_modified, &request);
-        return respond::respond(
-            parts,
-            evaluation,
-            Outgoing::Read(reading.into_held(), rest),
-            is_head,
-        );
+        let body = Outgoing::Read(reading.into_held(), rest);
+        return respond::respond(parts, evaluation, body, is_head);
     }
     let (held, etag) = reading.finish(&request.config);
     respond::state_length(&mut parts.headers, &held, has_content_length, is_head);

@@ -125,6 +125,23 @@ impl<S, L> Conditional<S, L> {
     }
 }
 
+/// Starts a GET or HEAD that no lookup answers for: its precondition and
+/// range fields are read here, in one pass over the header names.
+#[inline]
+fn start_without_lookup<S, ReqBody, ResBody>(
+    inner: &mut S,
+    request: Request<ReqBody>,
+    config: Config,
+) -> ResponseFuture<S::Future, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    let wants_range = config.serve_ranges && request.method() == Method::GET;
+    let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
+    ResponseFuture::start(inner, request, config, preconditions, range, None)
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, NoLookup>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -144,16 +161,7 @@ where
         if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
-        let wants_range = self.config.serve_ranges && request.method() == Method::GET;
-        let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
-        ResponseFuture::start(
-            &mut self.inner,
-            request,
-            self.config,
-            preconditions,
-            range,
-            None,
-        )
+        start_without_lookup(&mut self.inner, request, self.config)
     }
 }
 
@@ -183,15 +191,10 @@ where
             if !is_read {
                 return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
             }
-            let wants_range = self.config.serve_ranges && request.method() == Method::GET;
-            let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
-            return LookupFuture::called(ResponseFuture::start(
+            return LookupFuture::called(start_without_lookup(
                 &mut self.inner,
                 request,
                 self.config,
-                preconditions,
-                range,
-                None,
             ));
         }
         let preconditions = Preconditions::from_headers(request.headers());
