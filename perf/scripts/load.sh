@@ -227,7 +227,7 @@ fi
 if [[ " $PARTS " == *" memory "* ]]; then
   echo "== memory (RSS of the server process, /proc/PID/status)"
   printf 'layer\tcase\tbaseline_rss_kib\tpeak_hwm_kib\tgrowth_kib\tbound_kib\n' >"$MEM"
-  CAP_KIB=$((4 * 1024)) # ConditionalLayer::new(): DEFAULT_MAX_BODY_SIZE
+  CAP_KIB=$((4 * 1024)) # ConditionalLayer::new(): DEFAULT_MAX_HASHED_BODY_SIZE
   measure() { # layer case bound_kib command...
     local layer=$1 case=$2 bound=$3 pid base peak
     shift 3
