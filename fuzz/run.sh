@@ -23,7 +23,7 @@ seconds="${1:-30}"
 if [ "$#" -gt 0 ]; then shift; fi
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(entity_tag_list http_date preconditions range)
+    targets=(entity_tag_list http_date preconditions range response_fields)
 fi
 case "$seconds" in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS] [TARGET...]" >&2; exit 2 ;;

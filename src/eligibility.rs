@@ -141,6 +141,24 @@ fn directive_names(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// What the fuzz targets in `fuzz/` check, compiled only with `--cfg fuzzing`.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use http::{HeaderMap, HeaderValue};
+
+    /// What the layer reads of a response head: whether it must stream,
+    /// whether it has an `ETag`, and its `Content-Length`.
+    pub fn inspect(headers: &HeaderMap) -> (bool, bool, Option<u64>) {
+        let fields = super::inspect(headers);
+        (fields.must_stream, fields.has_etag, fields.content_length)
+    }
+
+    /// The one `Content-Length` parser.
+    pub fn content_length(value: &HeaderValue) -> Option<u64> {
+        super::content_length(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

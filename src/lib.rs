@@ -228,5 +228,6 @@ struct ReadmeDoctests;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
+    pub use crate::eligibility::fuzzing as response_fields;
     pub use crate::range::fuzzing as range;
 }

@@ -30,6 +30,7 @@ pub mod entity_tag_list;
 pub mod http_date;
 pub mod preconditions;
 pub mod range;
+pub mod response_fields;
 
 /// Methods every check runs through: the two safe ones the crate answers
 /// with 304, and a spread of others (including extension methods).
@@ -535,6 +536,7 @@ mod tests {
             ("http_date", http_date::check),
             ("preconditions", preconditions::check_bytes),
             ("range", range::check_bytes),
+            ("response_fields", response_fields::check_bytes),
         ] {
             let Ok(entries) = std::fs::read_dir(root.join(target)) else {
                 continue;

@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::HeaderValue;
-use tower_conditional::EntityTag;
 use tower_conditional::__fuzz::range::{self as crate_range, Response, Selected};
+use tower_conditional::EntityTag;
 
 use crate::{format_date, header_lines, strict_single_tag, RFC_EXAMPLE_SECS};
 
@@ -104,9 +104,15 @@ enum ContentType {
 enum IfRange {
     Raw(Vec<u8>),
     /// The current tag, or another, strong or weak.
-    Tag { weak: bool, current: bool },
+    Tag {
+        weak: bool,
+        current: bool,
+    },
     /// Last-Modified plus some seconds, in one of the three formats.
-    Date { format: u8, offset: i8 },
+    Date {
+        format: u8,
+        offset: i8,
+    },
 }
 
 fn ows(ows: Ows) -> &'static str {
@@ -161,8 +167,19 @@ impl FieldLine {
                                 format!("{pad}{a}-{pad}{b}")
                             }
                             Element::Junk(byte) => {
-                                let junk = [b"x".as_slice(), b" ", b"-", b"--", b"1-2-3", b";", b"+1-2", b"=", b"1 -2"];
-                                String::from_utf8_lossy(junk[usize::from(byte) % junk.len()]).into_owned()
+                                let junk = [
+                                    b"x".as_slice(),
+                                    b" ",
+                                    b"-",
+                                    b"--",
+                                    b"1-2-3",
+                                    b";",
+                                    b"+1-2",
+                                    b"=",
+                                    b"1 -2",
+                                ];
+                                String::from_utf8_lossy(junk[usize::from(byte) % junk.len()])
+                                    .into_owned()
                             }
                         };
                         format!("{}{element}{}", ows(*before), ows(*after))
@@ -231,22 +248,23 @@ fn model_parse(value: &[u8]) -> Option<Vec<ModelSpec>> {
     let mut state = State::Between;
     let mut first = String::new();
     let mut second = String::new();
-    let finish = |state: State, first: &str, second: &str, specs: &mut Vec<ModelSpec>| -> Option<()> {
-        match state {
-            State::Dash => specs.push(ModelSpec::Int(Decimal::new(first), None)),
-            State::Last => {
-                let (a, b) = (Decimal::new(first), Decimal::new(second));
-                if b.less_than(&a) {
-                    return None;
+    let finish =
+        |state: State, first: &str, second: &str, specs: &mut Vec<ModelSpec>| -> Option<()> {
+            match state {
+                State::Dash => specs.push(ModelSpec::Int(Decimal::new(first), None)),
+                State::Last => {
+                    let (a, b) = (Decimal::new(first), Decimal::new(second));
+                    if b.less_than(&a) {
+                        return None;
+                    }
+                    specs.push(ModelSpec::Int(a, Some(b)));
                 }
-                specs.push(ModelSpec::Int(a, Some(b)));
+                State::SuffixDigits => specs.push(ModelSpec::Suffix(Decimal::new(second))),
+                State::Between | State::After => {}
+                State::First => return None,
             }
-            State::SuffixDigits => specs.push(ModelSpec::Suffix(Decimal::new(second))),
-            State::Between | State::After => {}
-            State::First => return None,
-        }
-        Some(())
-    };
+            Some(())
+        };
     for &byte in &value[equals + 1..] {
         let ws = byte == b' ' || byte == b'\t';
         state = match (state, byte) {
@@ -433,7 +451,10 @@ fn read_back(body: &[u8], boundary: &str) -> Vec<((u64, u64, u64), Vec<u8>)> {
             .position(|w| w == delimiter.as_bytes())
             .expect("every part ends at a delimiter");
         let part = &rest[..end];
-        let head_end = part.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+        let head_end = part
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
         let head = std::str::from_utf8(&part[..head_end]).expect("ASCII head");
         let range = head
             .split("\r\n")
@@ -442,7 +463,11 @@ fn read_back(body: &[u8], boundary: &str) -> Vec<((u64, u64, u64), Vec<u8>)> {
         let (span, complete) = range.split_once('/').unwrap();
         let (first, last) = span.split_once('-').unwrap();
         parts.push((
-            (first.parse().unwrap(), last.parse().unwrap(), complete.parse().unwrap()),
+            (
+                first.parse().unwrap(),
+                last.parse().unwrap(),
+                complete.parse().unwrap(),
+            ),
             part[head_end + 4..].to_vec(),
         ));
         at = text.len() - rest.len() + end;
@@ -459,7 +484,9 @@ pub fn check_parse(line: &[u8]) {
     let model = model_parse(line);
     assert_eq!(
         parsed,
-        model.as_ref().map(|specs| specs.iter().map(saturated).collect()),
+        model
+            .as_ref()
+            .map(|specs| specs.iter().map(saturated).collect()),
         "{:?}",
         String::from_utf8_lossy(line)
     );
@@ -511,7 +538,9 @@ pub fn check(input: &Input) {
         .collect();
     let content_type = input.content_type.map(|choice| match choice {
         ContentType::Pdf => HeaderValue::from_static("application/pdf"),
-        ContentType::TextWithParameters => HeaderValue::from_static("text/plain; charset=\"utf-8\""),
+        ContentType::TextWithParameters => {
+            HeaderValue::from_static("text/plain; charset=\"utf-8\"")
+        }
     });
     let tag = EntityTag::from_content(&data);
     let tag = if input.weak_tag { tag.into_weak() } else { tag };
@@ -537,7 +566,10 @@ pub fn check(input: &Input) {
             let [(first, last)] = ranges[..] else {
                 panic!("one part for {ranges:?}");
             };
-            assert_eq!(content_range, format!("bytes {first}-{last}/{length}").as_str());
+            assert_eq!(
+                content_range,
+                format!("bytes {first}-{last}/{length}").as_str()
+            );
             let bytes = total(&pieces);
             assert_eq!(bytes.len() as u64, stated);
             assert_eq!(bytes, &data[first as usize..=last as usize]);
@@ -583,9 +615,9 @@ pub fn check(input: &Input) {
 /// least a second later).
 fn check_if_range(input: &Input, tag: &EntityTag) {
     let modified = UNIX_EPOCH + Duration::from_secs(RFC_EXAMPLE_SECS);
-    let date = input
-        .date_after
-        .map(|after| UNIX_EPOCH + Duration::from_secs(RFC_EXAMPLE_SECS.saturating_add_signed(i64::from(after))));
+    let date = input.date_after.map(|after| {
+        UNIX_EPOCH + Duration::from_secs(RFC_EXAMPLE_SECS.saturating_add_signed(i64::from(after)))
+    });
     let lines: Vec<HeaderValue> = input
         .if_range
         .iter()
@@ -606,7 +638,11 @@ fn check_if_range(input: &Input, tag: &EntityTag) {
             HeaderValue::from_bytes(&text).ok()
         })
         .collect();
-    for last_modified in [Some(modified), Some(modified + Duration::from_millis(700)), None] {
+    for last_modified in [
+        Some(modified),
+        Some(modified + Duration::from_millis(700)),
+        None,
+    ] {
         let got = crate_range::if_range_permits(&lines, Some(tag), last_modified, date);
         let expected = match lines.as_slice() {
             [] => true,
@@ -617,13 +653,21 @@ fn check_if_range(input: &Input, tag: &EntityTag) {
                 if let Some((weak, opaque)) = strict_single_tag(value.as_bytes()) {
                     !weak && !tag.is_weak() && opaque == tag.opaque().as_bytes()
                 } else {
-                    let seconds = |time: SystemTime| time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs());
+                    let seconds = |time: SystemTime| {
+                        time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+                    };
                     let sent = (value.len() <= 64)
                         .then(|| httpdate::parse_http_date(value).ok())
                         .flatten()
                         .and_then(seconds);
-                    match (sent, last_modified.and_then(seconds), date.and_then(seconds)) {
-                        (Some(sent), Some(modified), Some(date)) => sent == modified && date >= modified + 1,
+                    match (
+                        sent,
+                        last_modified.and_then(seconds),
+                        date.and_then(seconds),
+                    ) {
+                        (Some(sent), Some(modified), Some(date)) => {
+                            sent == modified && date >= modified + 1
+                        }
                         _ => false,
                     }
                 }
