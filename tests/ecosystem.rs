@@ -426,37 +426,21 @@ fn nginx_revalidates_across_two_replicas() {
 }
 
 fn nginx_config(prefix: &Path, port: u16, upstreams: &[SocketAddr]) -> String {
-    let prefix = prefix.display();
-    let servers: String = upstreams
-        .iter()
-        .map(|addr| format!("        server {addr};\n"))
-        .collect();
-    // One process that never changes user (master_process off), all files in
-    // the temp dir, nothing from the system's nginx configuration.
-    //
     // nginx follows the origin's own `Cache-Control: public, max-age=1` on
     // the demo's /feed.json, and revalidates with the stored ETag.
-    format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy_temp;
-    fastcgi_temp_path {prefix}/fastcgi_temp;
-    uwsgi_temp_path {prefix}/uwsgi_temp;
-    scgi_temp_path {prefix}/scgi_temp;
-    log_format cache 'method=$request_method uri=$uri status=$status bytes=$body_bytes_sent cache=$upstream_cache_status upstream=$upstream_addr upstream_status=$upstream_status';
-    proxy_cache_path {prefix}/cache keys_zone=demo:1m;
-    upstream replicas {{
-{servers}    }}
-    server {{
-        listen 127.0.0.1:{port};
-        access_log {prefix}/access.log cache;
+    let dir = prefix.display();
+    nginx_around(
+        prefix,
+        64,
+        upstreams,
+        &format!(
+            r#"    log_format cache 'method=$request_method uri=$uri status=$status bytes=$body_bytes_sent cache=$upstream_cache_status upstream=$upstream_addr upstream_status=$upstream_status';
+    proxy_cache_path {dir}/cache keys_zone=demo:1m;
+"#
+        ),
+        &format!(
+            r#"        listen 127.0.0.1:{port};
+        access_log {dir}/access.log cache;
         location / {{
             proxy_pass http://replicas;
             proxy_http_version 1.1;
@@ -465,7 +449,45 @@ http {{
             proxy_cache_revalidate on;
             add_header X-Cache-Status $upstream_cache_status always;
         }}
-    }}
+"#
+        ),
+    )
+}
+
+/// An nginx configuration of one process that never changes user
+/// (`master_process off`), with all its files under `prefix` and nothing from
+/// the system's configuration: `http` holds `http_extra`, an upstream
+/// `replicas` of `upstreams`, and one server made of `server_body`.
+fn nginx_around(
+    prefix: &Path,
+    worker_connections: u32,
+    upstreams: &[SocketAddr],
+    http_extra: &str,
+    server_body: &str,
+) -> String {
+    let prefix = prefix.display();
+    let servers: String = upstreams
+        .iter()
+        .map(|addr| format!("        server {addr};\n"))
+        .collect();
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi_temp;
+    uwsgi_temp_path {prefix}/uwsgi_temp;
+    scgi_temp_path {prefix}/scgi_temp;
+{http_extra}    upstream replicas {{
+{servers}    }}
+    server {{
+{server_body}    }}
 }}
 "#
     )
@@ -970,37 +992,20 @@ fn increment(front: SocketAddr, tally: &Tally, deadline: Instant) {
 
 /// nginx as a plain reverse proxy (no cache) over `upstreams`, round robin.
 fn proxy_config(prefix: &Path, port: u16, upstreams: &[SocketAddr]) -> String {
-    let prefix = prefix.display();
-    let servers: String = upstreams
-        .iter()
-        .map(|addr| format!("        server {addr};\n"))
-        .collect();
-    format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy_temp;
-    fastcgi_temp_path {prefix}/fastcgi_temp;
-    uwsgi_temp_path {prefix}/uwsgi_temp;
-    scgi_temp_path {prefix}/scgi_temp;
-    upstream replicas {{
-{servers}    }}
-    server {{
-        listen 127.0.0.1:{port};
+    nginx_around(
+        prefix,
+        256,
+        upstreams,
+        "",
+        &format!(
+            r#"        listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://replicas;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
-    }}
-}}
 "#
+        ),
     )
 }
 
