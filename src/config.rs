@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use http::Method;
+use http::{response, Method};
 
 /// How the entity-tags this crate computes are marked (RFC 9110 §8.8.3).
 ///
@@ -153,8 +153,11 @@ pub const DEFAULT_MAX_HASHED_BODY_SIZE: usize = 4 * 1024 * 1024;
 /// gathered whole.
 pub(crate) const SMALL_BODY: usize = 16 * 1024;
 
+/// A predicate on a response head: [`ConditionalLayer::hash_when`](crate::ConditionalLayer::hash_when).
+pub(crate) type HashWhen = fn(&response::Parts) -> bool;
+
 /// Settings shared by the layer, its services and their futures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Config {
     pub(crate) etag_policy: EtagPolicy,
     pub(crate) max_hashed_body_size: usize,
@@ -162,6 +165,10 @@ pub(crate) struct Config {
     pub(crate) remember_recent_bodies: bool,
     pub(crate) lookup_failure: LookupFailure,
     pub(crate) serve_ranges: bool,
+    /// Put an [`Outcome`](crate::Outcome) in every response's extensions.
+    pub(crate) record_outcomes: bool,
+    /// A response the layer would hash is hashed only when this says so.
+    pub(crate) hash_when: Option<HashWhen>,
 }
 
 impl Default for Config {
@@ -173,6 +180,8 @@ impl Default for Config {
             remember_recent_bodies: true,
             lookup_failure: LookupFailure::Refuse,
             serve_ranges: true,
+            record_outcomes: false,
+            hash_when: None,
         }
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn content_length(value: &HeaderValue) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-fn has_no_store(line: &HeaderValue) -> bool {
+pub(crate) fn has_no_store(line: &HeaderValue) -> bool {
     directive_names(line.as_bytes()).any(|name| name.eq_ignore_ascii_case(b"no-store"))
 }
 

@@ -8,7 +8,7 @@ use std::task::{ready, Context, Poll};
 use std::time::SystemTime;
 
 use bytes::Buf;
-use http::header::{ETAG, IF_RANGE, RANGE};
+use http::header::{ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use http::{response, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -17,6 +17,7 @@ use tower::Service;
 use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests, SMALL_BODY};
 use crate::entity_tag::EntityTag;
+use crate::outcome::{self, Action, Outcome, PassReason, ValidatorSource};
 use crate::plan::{self, Plan, RequestFacts};
 use crate::preconditions::{is_get_or_head, Evaluation, Preconditions, Validators};
 use crate::range::{RangeRequest, RangeResponse};
@@ -63,13 +64,49 @@ pin_project! {
         B: Body,
     {
         // Not a GET or HEAD, or opted out: the response is passed on untouched.
-        Passthrough { #[pin] future: F },
+        Passthrough { #[pin] future: F, passed: Passed },
         // Waiting for the inner response of a GET or HEAD.
         Inner { #[pin] future: F, request: Option<RequestFacts> },
         // Reading and hashing a body that was not ready at once, with the
         // response held back meanwhile.
         Reading { reading: Option<(Pin<Box<B>>, Box<Pending>)> },
         Done,
+    }
+}
+
+/// Why a request's response is passed on untouched, for its outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Passed {
+    /// `None`: a write whose preconditions held against looked-up
+    /// validators.
+    pub(crate) reason: Option<PassReason>,
+    pub(crate) record_outcomes: bool,
+}
+
+impl Passed {
+    pub(crate) fn because(reason: PassReason, config: &Config) -> Self {
+        Self {
+            reason: Some(reason),
+            record_outcomes: config.record_outcomes,
+        }
+    }
+
+    /// A write that goes on because its preconditions held.
+    pub(crate) fn checked(config: &Config) -> Self {
+        Self {
+            reason: None,
+            record_outcomes: config.record_outcomes,
+        }
+    }
+
+    fn outcome(self) -> Outcome {
+        match self.reason {
+            Some(reason) => Outcome::passed(reason),
+            None => Outcome {
+                evaluated: true,
+                ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Lookup)
+            },
+        }
     }
 }
 
@@ -80,6 +117,8 @@ struct Pending {
     has_content_length: bool,
     reading: Reading,
     request: RequestFacts,
+    /// Looked-up validators were added to the head.
+    looked_up_added: bool,
     /// The handler's `Last-Modified`, when a date precondition needs it.
     last_modified: Option<SystemTime>,
 }
@@ -88,9 +127,9 @@ impl<F, B> ResponseFuture<F, B>
 where
     B: Body,
 {
-    pub(crate) fn passthrough(future: F) -> Self {
+    pub(crate) fn passthrough(future: F, passed: Passed) -> Self {
         Self {
-            state: State::Passthrough { future },
+            state: State::Passthrough { future, passed },
         }
     }
 
@@ -102,8 +141,8 @@ where
         inner: &mut S,
         mut request: Request<ReqBody>,
         config: Config,
-        preconditions: Option<Box<Preconditions>>,
-        range: Option<Box<RangeRequest>>,
+        preconditions: Option<Preconditions>,
+        range: Option<RangeRequest>,
         looked_up: Option<Validators>,
     ) -> Self
     where
@@ -126,13 +165,7 @@ where
                 headers.remove(IF_RANGE);
             }
         }
-        let request_facts = RequestFacts {
-            preconditions,
-            is_head,
-            config,
-            looked_up: looked_up.map(Box::new),
-            range,
-        };
+        let request_facts = RequestFacts::new(is_head, config, preconditions, range, looked_up);
         Self {
             state: State::Inner {
                 future: inner.call(request),
@@ -155,10 +188,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
         match state.as_mut().project() {
-            StateProj::Passthrough { future } => {
+            StateProj::Passthrough { future, passed } => {
                 let response = ready!(future.poll(cx))?;
+                let passed = *passed;
                 state.set(State::Done);
-                Poll::Ready(Ok(response.map(ConditionalBody::passthrough)))
+                let response = response.map(ConditionalBody::passthrough);
+                Poll::Ready(Ok(outcome::record(
+                    response,
+                    passed.record_outcomes,
+                    |_| passed.outcome(),
+                )))
             }
             StateProj::Inner { future, request } => {
                 let response = ready!(future.poll(cx))?;
@@ -211,27 +250,42 @@ enum Step<B: Body> {
 fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B> {
     let (mut parts, body) = response.into_parts();
     let plan = plan::plan(&parts, &body, &request);
-    if plan == Plan::PassOn {
-        return Step::Respond(respond::send(
-            parts,
-            Outgoing::Unread(body),
-            request.is_head,
-        ));
+    let record_outcomes = request.config.record_outcomes;
+    if let Plan::PassOn(reason) = plan {
+        let response = respond::send(parts, Outgoing::Unread(body), request.is_head);
+        return Step::Respond(outcome::record(response, record_outcomes, |_| {
+            Outcome::passed(reason)
+        }));
     }
-    if let Some(looked_up) = &request.looked_up {
+    let mut looked_up_added = false;
+    if let Some(looked_up) = request.looked_up() {
         if parts.status == http::StatusCode::OK {
-            respond::add_looked_up_validators(&mut parts.headers, looked_up);
+            looked_up_added = respond::add_looked_up_validators(&mut parts.headers, looked_up);
         }
     }
     match plan {
         // Passed on above, before any validator was added.
-        Plan::PassOn | Plan::InPlace => {
+        Plan::PassOn(_) | Plan::InPlace(_) => {
             let evaluation = plan::evaluate_in_place(&parts, body.is_end_stream(), &request);
+            // What only the outcome needs, read before the head and body go.
+            let described = outcome::observed(record_outcomes).then(|| {
+                let unhashed = match plan {
+                    Plan::InPlace(unhashed) => unhashed,
+                    _ => None,
+                };
+                let validators = validator_source(&parts.headers, looked_up_added);
+                (unhashed, validators, body.size_hint().exact())
+            });
             let body = Outgoing::Unread(body);
-            Step::Respond(match evaluation {
+            let response = match evaluation {
                 Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
                 None => respond::send(parts, body, request.is_head),
-            })
+            };
+            Step::Respond(outcome::record(response, record_outcomes, |response| {
+                let (unhashed, validators, length) =
+                    described.unwrap_or((None, ValidatorSource::None, None));
+                unhashed_outcome(response, evaluation, unhashed, validators, length)
+            }))
         }
         Plan::HashEmpty { has_content_length } => {
             let last_modified = plan::last_modified_to_evaluate(&parts, &request);
@@ -239,7 +293,13 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
             // Only a GET gets here: an empty HEAD answer is not hashed.
             respond::state_length(&mut parts.headers, &held, has_content_length, false);
             let etag = empty_body_etag(request.config.etag_policy);
-            Step::Respond(respond_hashed(parts, held, etag, last_modified, &request))
+            Step::Respond(respond_hashed(
+                parts,
+                held,
+                (etag, false),
+                last_modified,
+                &request,
+            ))
         }
         Plan::Read { has_content_length } => Step::Read(
             Box::pin(body),
@@ -249,9 +309,47 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
                 parts,
                 reading: Reading::default(),
                 request,
+                looked_up_added,
             },
         ),
     }
+}
+
+/// Where the validators of a response the layer did not tag come from.
+fn validator_source(headers: &http::HeaderMap, looked_up_added: bool) -> ValidatorSource {
+    if looked_up_added {
+        ValidatorSource::Lookup
+    } else if headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED) {
+        ValidatorSource::Handler
+    } else {
+        ValidatorSource::None
+    }
+}
+
+/// The outcome of a response the layer did not tag: judged by the
+/// validators it had, or passed through for the reason it was not hashed.
+fn unhashed_outcome<B>(
+    response: &Response<B>,
+    evaluation: Option<Evaluation>,
+    unhashed: Option<PassReason>,
+    validators: ValidatorSource,
+    length: Option<u64>,
+) -> Outcome {
+    let evaluated = evaluation.is_some();
+    if evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed) {
+        if let (ValidatorSource::None, Some(reason)) = (validators, unhashed) {
+            return Outcome {
+                evaluated,
+                ..Outcome::passed(reason)
+            };
+        }
+    }
+    let mut outcome = Outcome::answered(response.status(), validators);
+    outcome.evaluated = evaluated;
+    if outcome.action == Action::NotModified {
+        outcome.not_sent = length;
+    }
+    outcome
 }
 
 /// The response, once its body was read as far as it will be.
@@ -267,8 +365,10 @@ fn respond_read<B: Body>(
         reading,
         request,
         last_modified,
+        looked_up_added,
     } = pending;
     let is_head = request.is_head;
+    let record_outcomes = request.config.record_outcomes;
     let rest = match read {
         BodyRead::Ended => {
             drop(body);
@@ -277,7 +377,10 @@ fn respond_read<B: Body>(
         BodyRead::OverLimit => Rest::Inner(body),
         BodyRead::Failed(error) => {
             drop(body);
-            return respond::failed(parts, reading.into_held(), error);
+            let response = respond::failed(parts, reading.into_held(), error);
+            return outcome::record(response, record_outcomes, |_| {
+                Outcome::passed(PassReason::BodyError)
+            });
         }
     };
     let empty_head = is_head && reading.read_len() == 0;
@@ -286,44 +389,68 @@ fn respond_read<B: Body>(
         // entity-tag, after what was read), or it is an answer to a HEAD
         // known to be empty (as planned). Only the handler's `Last-Modified`
         // can still decide; for the empty HEAD, only without a tag condition.
+        let unhashed = Some(if empty_head {
+            PassReason::EmptyHead
+        } else {
+            PassReason::OverLimit
+        });
+        let validators = if outcome::observed(record_outcomes) {
+            validator_source(&parts.headers, looked_up_added)
+        } else {
+            ValidatorSource::None
+        };
         let evaluable = !empty_head
-            || request
-                .preconditions
-                .as_deref()
-                .is_some_and(|preconditions| {
-                    plan::head_can_be_evaluated(preconditions, last_modified)
-                });
+            || request.preconditions().is_some_and(|preconditions| {
+                plan::head_can_be_evaluated(preconditions, last_modified)
+            });
         if !evaluable {
-            return Response::from_parts(parts, ConditionalBody::empty());
+            let response = Response::from_parts(parts, ConditionalBody::empty());
+            return outcome::record(response, record_outcomes, |response| {
+                unhashed_outcome(response, None, unhashed, validators, None)
+            });
         }
         let evaluation = plan::evaluate_unhashed(last_modified, &request);
+        // Over the limit, the length is not known (the rest is unread).
+        let length = empty_head.then_some(0);
         let body = Outgoing::Read(reading.into_held(), rest);
-        return respond::respond(parts, evaluation, body, is_head);
+        let response = respond::respond(parts, evaluation, body, is_head);
+        let evaluation = request.preconditions().is_some().then_some(evaluation);
+        return outcome::record(response, record_outcomes, |response| {
+            unhashed_outcome(response, evaluation, unhashed, validators, length)
+        });
     }
-    let (held, etag) = reading.finish(&request.config);
+    let (held, etag, remembered) = reading.finish(&request.config);
     respond::state_length(&mut parts.headers, &held, has_content_length, is_head);
-    respond_hashed(parts, held, etag, last_modified, &request)
+    respond_hashed(parts, held, (etag, remembered), last_modified, &request)
 }
 
-/// The whole body was read and hashed: evaluate and respond.
+/// The whole body was read and hashed (`tagged`: its tag, and whether it
+/// was remembered): evaluate and respond.
 #[inline]
 fn respond_hashed<B: Body>(
     mut parts: response::Parts,
     held: Held,
-    etag: EntityTag,
+    tagged: (EntityTag, bool),
     last_modified: Option<SystemTime>,
     request: &RequestFacts,
 ) -> Response<ConditionalBody<B>> {
+    let (etag, remembered) = tagged;
+    let record_outcomes = request.config.record_outcomes;
+    let outcome = |action: Action| Outcome {
+        action,
+        remembered,
+        evaluated: request.preconditions().is_some(),
+        ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Body)
+    };
     // Nearly every request has no preconditions: nothing to evaluate.
     let evaluation = request
-        .preconditions
-        .as_deref()
+        .preconditions()
         .map(|preconditions| plan::evaluate_hashed(preconditions, &etag, last_modified));
     // §13.2.2: a 412 or 304 wins over a range; only a 200 that goes out
     // says it accepts ranges, and only a GET's with a `Range` is sliced.
     let proceeds = evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed);
     let range = if proceeds && plan::serves_ranges(&request.config, held.has_trailers()) {
-        match request.range.as_deref() {
+        match request.range() {
             // Nearly every request. `Accept-Ranges` is a MAY (§14.3), and a
             // header costs every response: it is said where resuming or
             // seeking is worth it, past a small body.
@@ -345,16 +472,32 @@ fn respond_hashed<B: Body>(
     parts.headers.insert(ETAG, HeaderValue::from(etag));
     match range {
         None | Some(RangeResponse::Full) => {}
-        Some(RangeResponse::Partial(partial)) => return respond::partial_content(parts, partial),
+        Some(RangeResponse::Partial(partial)) => {
+            let response = respond::partial_content(parts, partial);
+            return outcome::record(response, record_outcomes, |_| {
+                outcome(Action::PartialContent)
+            });
+        }
         Some(RangeResponse::NotSatisfiable { content_range }) => {
-            return respond::range_not_satisfiable(parts, content_range)
+            let response = respond::range_not_satisfiable(parts, content_range);
+            return outcome::record(response, record_outcomes, |_| {
+                outcome(Action::RangeNotSatisfiable)
+            });
         }
     }
+    let length = held.data_len() as u64;
     let body = Outgoing::Read(held, Rest::Done);
-    match evaluation {
+    let response = match evaluation {
         None => respond::send(parts, body, request.is_head),
         Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
-    }
+    };
+    outcome::record(response, record_outcomes, |response| {
+        let answered = Outcome::answered(response.status(), ValidatorSource::Body);
+        Outcome {
+            not_sent: (answered.action == Action::NotModified).then_some(length),
+            ..outcome(answered.action)
+        }
+    })
 }
 
 #[cfg(test)]

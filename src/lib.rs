@@ -191,6 +191,7 @@ mod layer;
 mod lookup;
 mod lookup_future;
 mod memo;
+mod outcome;
 mod read_body;
 mod respond;
 mod service;
@@ -214,6 +215,7 @@ pub use crate::lookup::{
     IntoResourceState, LookupRequest, LookupValidators, NoLookup, ResourceState,
 };
 pub use crate::lookup_future::LookupFuture;
+pub use crate::outcome::{Action, Outcome, PassReason, ValidatorSource};
 pub use crate::preconditions::{Evaluation, Preconditions, Validators};
 pub use crate::service::Conditional;
 

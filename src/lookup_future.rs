@@ -14,10 +14,11 @@ use tower::Service;
 
 use crate::body::ConditionalBody;
 use crate::config::Config;
-use crate::future::ResponseFuture;
+use crate::future::{Passed, ResponseFuture};
 use crate::lookup::IntoResourceState;
+use crate::outcome::{self, Outcome, ValidatorSource};
 use crate::plan::{self, BeforeHandler};
-use crate::preconditions::{is_get_or_head, Preconditions};
+use crate::preconditions::{is_get_or_head, Preconditions, Validators};
 use crate::respond;
 
 pin_project! {
@@ -141,19 +142,17 @@ where
                     ) {
                         BeforeHandler::Call(looked_up) => looked_up,
                         BeforeHandler::NotModified(current) => {
-                            return Poll::Ready(Ok(respond::not_modified_before_handler(
-                                current.as_ref(),
-                            )))
+                            let response = respond::not_modified_before_handler(current.as_ref());
+                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
                         }
                         BeforeHandler::PreconditionFailed(current) => {
-                            return Poll::Ready(Ok(respond::precondition_failed_before_handler(
-                                current.as_ref(),
-                            )))
+                            let response =
+                                respond::precondition_failed_before_handler(current.as_ref());
+                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
                         }
                         BeforeHandler::Unavailable(retry_after) => {
-                            return Poll::Ready(Ok(respond::unavailable_before_handler(
-                                retry_after,
-                            )))
+                            let response = respond::unavailable_before_handler(retry_after);
+                            return Poll::Ready(Ok(before_handler(response, &config, &None)));
                         }
                     };
                     let future = if is_get_or_head(request.method()) {
@@ -163,13 +162,13 @@ where
                             &mut service,
                             request,
                             config,
-                            preconditions.boxed(),
+                            preconditions.non_empty(),
                             range,
                             looked_up,
                         )
                     } else {
                         // Its preconditions held: the write goes on as it came.
-                        ResponseFuture::passthrough(service.call(request))
+                        ResponseFuture::passthrough(service.call(request), Passed::checked(&config))
                     };
                     state.set(LookupState::Called { future });
                 }
@@ -177,4 +176,25 @@ where
             }
         }
     }
+}
+
+/// Records the outcome of an answer made before the handler ran, from the
+/// looked-up validators `current` (`None` for a missing resource or a
+/// failed lookup).
+#[inline]
+fn before_handler<B: Body>(
+    response: Response<ConditionalBody<B>>,
+    config: &Config,
+    current: &Option<Validators>,
+) -> Response<ConditionalBody<B>> {
+    outcome::record(response, config.record_outcomes, |response| {
+        let validators = match current {
+            Some(_) => ValidatorSource::Lookup,
+            None => ValidatorSource::None,
+        };
+        let mut outcome = Outcome::answered(response.status(), validators);
+        outcome.before_handler = true;
+        outcome.evaluated = current.is_some();
+        outcome
+    })
 }

@@ -73,9 +73,10 @@ thread_local! {
 }
 
 /// The content-hash entity-tag of `data` (see [`EntityTag::from_hash`]),
-/// from the memo when the same bytes were remembered on this thread.
-pub(crate) fn entity_tag(data: &[u8], policy: EtagPolicy) -> EntityTag {
-    let compute = || EntityTag::from_hash(&blake3::hash(data), policy);
+/// from the memo when the same bytes were remembered on this thread; and
+/// whether they were (the hash was spared).
+pub(crate) fn entity_tag(data: &[u8], policy: EtagPolicy) -> (EntityTag, bool) {
+    let compute = || (EntityTag::from_hash(&blake3::hash(data), policy), false);
     if data.len() > LONGEST {
         return compute();
     }
@@ -93,20 +94,20 @@ fn entity_tag_with(
     data: &[u8],
     fingerprint: u64,
     policy: EtagPolicy,
-) -> EntityTag {
+) -> (EntityTag, bool) {
     if sets.is_empty() {
         make_sets(sets);
     }
     // The top bits: the final multiply of `fingerprint` mixes them best.
     let index = (fingerprint >> (64 - SETS.trailing_zeros())) as usize;
     let Some(set) = sets.get_mut(index) else {
-        return EntityTag::from_hash(&blake3::hash(data), policy);
+        return (EntityTag::from_hash(&blake3::hash(data), policy), false);
     };
     for (way, slot) in set.ways.iter_mut().enumerate() {
         if let Some(remembered) = slot {
             if remembered.fingerprint == fingerprint && *remembered.content == *data {
                 set.recent = way;
-                return remembered.tag(policy);
+                return (remembered.tag(policy), true);
             }
         }
     }
@@ -121,7 +122,7 @@ fn entity_tag_with(
         *slot = key;
         set.next_miss = 1 - set.next_miss;
     }
-    tag
+    (tag, false)
 }
 
 /// Copies a body in, in place of the way used least recently. Out of line:
@@ -197,6 +198,12 @@ fn word_at(data: &[u8], start: usize) -> u64 {
 mod tests {
     use super::*;
 
+    /// The tag only; [`super::entity_tag`] also says whether it was
+    /// remembered.
+    fn entity_tag(data: &[u8], policy: EtagPolicy) -> EntityTag {
+        super::entity_tag(data, policy).0
+    }
+
     fn hashed(data: &[u8]) -> EntityTag {
         EntityTag::from_hash(&blake3::hash(data), EtagPolicy::Strong)
     }
@@ -225,9 +232,17 @@ mod tests {
         let body = vec![7u8; 1000];
         assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
         assert_eq!(remembered_count(), 0, "one sighting copies nothing");
-        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
+        assert_eq!(
+            super::entity_tag(&body, EtagPolicy::Strong),
+            (hashed(&body), false),
+            "the second sighting copies it, but hashed it"
+        );
         assert_eq!(remembered_count(), 1);
-        assert_eq!(entity_tag(&body, EtagPolicy::Strong), hashed(&body));
+        assert_eq!(
+            super::entity_tag(&body, EtagPolicy::Strong),
+            (hashed(&body), true),
+            "the third sighting is remembered"
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, DATE, ETAG, LAST_MODIFIED, RANGE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, DATE, ETAG, LAST_MODIFIED, RANGE,
+};
 use http::{response, HeaderMap, Method, StatusCode};
 use http_body::Body;
 
@@ -16,6 +18,7 @@ use crate::config::{Bypass, Config, EtagPolicy, LookupFailure};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
+use crate::outcome::PassReason;
 use crate::preconditions::{
     is_get_or_head, single_date, Current, Evaluation, Preconditions, Validators,
 };
@@ -25,21 +28,69 @@ use crate::range::{self, Boundary, PartialKind, RangeRequest, RangeResponse};
 /// its response is in.
 #[derive(Debug)]
 pub(crate) struct RequestFacts {
-    /// `None` when the request has none (nearly every request): then the
-    /// future does not carry them around.
-    pub(crate) preconditions: Option<Box<Preconditions>>,
+    /// What the request asks to be evaluated, boxed together: `None` for
+    /// nearly every request, and then the future does not carry them around
+    /// (they take 300 bytes), nor has more than one field to drop.
+    conditions: Option<Box<Conditions>>,
     /// The request was a HEAD, whatever the inner service was asked: its
     /// answer goes out without a body.
     pub(crate) is_head: bool,
     pub(crate) config: Config,
-    /// Validators a lookup found before the handler ran; boxed, because
-    /// only requests under a lookup have them and every future carries the
-    /// field.
-    pub(crate) looked_up: Option<Box<Validators>>,
+}
+
+/// The parts of [`RequestFacts`] few requests have.
+#[derive(Debug)]
+struct Conditions {
+    preconditions: Option<Preconditions>,
     /// The range a GET asked for, when it has a valid `Range` field and the
-    /// layer serves ranges; `None` for nearly every request, as with
-    /// `preconditions`.
-    pub(crate) range: Option<Box<RangeRequest>>,
+    /// layer serves ranges.
+    range: Option<RangeRequest>,
+    /// Validators a lookup found before the handler ran.
+    looked_up: Option<Validators>,
+}
+
+impl RequestFacts {
+    #[inline(always)]
+    pub(crate) fn new(
+        is_head: bool,
+        config: Config,
+        preconditions: Option<Preconditions>,
+        range: Option<RangeRequest>,
+        looked_up: Option<Validators>,
+    ) -> Self {
+        let conditions = if preconditions.is_some() || range.is_some() || looked_up.is_some() {
+            Some(Box::new(Conditions {
+                preconditions,
+                range,
+                looked_up,
+            }))
+        } else {
+            None
+        };
+        Self {
+            conditions,
+            is_head,
+            config,
+        }
+    }
+
+    /// The request's preconditions, when it has any.
+    #[inline(always)]
+    pub(crate) fn preconditions(&self) -> Option<&Preconditions> {
+        self.conditions.as_deref()?.preconditions.as_ref()
+    }
+
+    /// The range a GET asked for.
+    #[inline(always)]
+    pub(crate) fn range(&self) -> Option<&RangeRequest> {
+        self.conditions.as_deref()?.range.as_ref()
+    }
+
+    /// The validators a lookup found before the handler ran.
+    #[inline(always)]
+    pub(crate) fn looked_up(&self) -> Option<&Validators> {
+        self.conditions.as_deref()?.looked_up.as_ref()
+    }
 }
 
 /// Reads the fields of a GET or HEAD that the layer evaluates: its
@@ -53,7 +104,7 @@ pub(crate) struct RequestFacts {
 pub(crate) fn request_fields(
     headers: &HeaderMap,
     wants_range: bool,
-) -> (Option<Box<Preconditions>>, Option<Box<RangeRequest>>) {
+) -> (Option<Preconditions>, Option<RangeRequest>) {
     let (mut has_preconditions, mut has_range) = (false, false);
     for name in headers.keys() {
         if Preconditions::is_field(name) {
@@ -63,7 +114,7 @@ pub(crate) fn request_fields(
         }
     }
     let preconditions = if has_preconditions {
-        Preconditions::from_headers(headers).boxed()
+        Preconditions::from_headers(headers).non_empty()
     } else {
         None
     };
@@ -76,9 +127,9 @@ pub(crate) fn request_fields(
 /// The `Range` of a request when it `wants_range` (a GET, with ranges
 /// served) and has a valid one.
 #[inline]
-pub(crate) fn range_request(headers: &HeaderMap, wants_range: bool) -> Option<Box<RangeRequest>> {
+pub(crate) fn range_request(headers: &HeaderMap, wants_range: bool) -> Option<RangeRequest> {
     if wants_range {
-        RangeRequest::boxed_from_headers(headers)
+        RangeRequest::from_headers(headers)
     } else {
         None
     }
@@ -140,14 +191,15 @@ where
 /// What is done with the inner service's answer to a GET or HEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plan {
-    /// Left as it is: not a success, marked [`Bypass`], or a stream
-    /// (`no-store`, server-sent events, gRPC). Nothing is evaluated.
-    PassOn,
+    /// Left as it is, for this reason: not a success, marked [`Bypass`], a
+    /// stream (`no-store`, server-sent events, gRPC, …), or declined by
+    /// `hash_when`. Nothing is evaluated.
+    PassOn(PassReason),
     /// The preconditions are evaluated against the validators the response
     /// already carries (the handler's, or the looked-up ones); the body is
-    /// not read: it has a tag, is not a `200`, is too long to hold, or is an
-    /// empty answer to a HEAD.
-    InPlace,
+    /// not read. `None` when it has a tag; else why it is not hashed: it is
+    /// not a `200`, is too long to hold, or is an empty answer to a HEAD.
+    InPlace(Option<PassReason>),
     /// The body is read and hashed; it is known to be empty.
     HashEmpty {
         /// The handler set a `Content-Length` field, which must be true.
@@ -164,36 +216,60 @@ pub(crate) enum Plan {
 /// what its body says of itself.
 #[inline]
 pub(crate) fn plan<B: Body>(parts: &response::Parts, body: &B, request: &RequestFacts) -> Plan {
-    if !parts.status.is_success() || parts.extensions.get::<Bypass>().is_some() {
-        return Plan::PassOn;
+    if !parts.status.is_success() {
+        return Plan::PassOn(PassReason::Status);
+    }
+    if parts.extensions.get::<Bypass>().is_some() {
+        return Plan::PassOn(PassReason::Bypass);
     }
     let fields = eligibility::inspect(&parts.headers);
     if fields.must_stream {
-        return Plan::PassOn;
+        return Plan::PassOn(stream_reason(&parts.headers));
     }
     let is_ok = parts.status == StatusCode::OK;
-    let has_etag = fields.has_etag
-        || (is_ok
-            && request
-                .looked_up
-                .as_ref()
-                .is_some_and(|v| v.etag().is_some()));
-    if !is_ok
-        || has_etag
-        || empty_head(body, request)
-        || announces_more(
-            fields.content_length,
-            body,
-            request.config.max_hashed_body_size,
-        )
-    {
-        return Plan::InPlace;
+    let has_etag =
+        fields.has_etag || (is_ok && request.looked_up().is_some_and(|v| v.etag().is_some()));
+    if has_etag {
+        return Plan::InPlace(None);
+    }
+    if !is_ok {
+        return Plan::InPlace(Some(PassReason::Status));
+    }
+    if empty_head(body, request) {
+        return Plan::InPlace(Some(PassReason::EmptyHead));
+    }
+    if announces_more(
+        fields.content_length,
+        body,
+        request.config.max_hashed_body_size,
+    ) {
+        return Plan::InPlace(Some(PassReason::AnnouncedOverLimit));
+    }
+    if let Some(hash_when) = request.config.hash_when {
+        if !hash_when(parts) {
+            return Plan::PassOn(PassReason::HashWhen);
+        }
     }
     let has_content_length = fields.has_content_length;
     if body.is_end_stream() {
         return Plan::HashEmpty { has_content_length };
     }
     Plan::Read { has_content_length }
+}
+
+/// Why a response that must stream is passed on: `no-store`, or else its
+/// content type.
+#[cold]
+fn stream_reason(headers: &HeaderMap) -> PassReason {
+    if headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .any(eligibility::has_no_store)
+    {
+        PassReason::NoStore
+    } else {
+        PassReason::Streaming
+    }
 }
 
 /// An empty answer to a HEAD is never hashed: it may be a body stripped on
@@ -220,7 +296,7 @@ pub(crate) fn evaluate_in_place(
     body_is_empty: bool,
     request: &RequestFacts,
 ) -> Option<Evaluation> {
-    let preconditions = request.preconditions.as_deref()?;
+    let preconditions = request.preconditions()?;
     // The handler's Last-Modified matters to the evaluation only for a date
     // precondition (a 412 reads it itself), and to tell whether a status
     // other than 200 has any validator.
@@ -262,7 +338,7 @@ pub(crate) fn last_modified_to_evaluate(
     parts: &response::Parts,
     request: &RequestFacts,
 ) -> Option<SystemTime> {
-    let preconditions = request.preconditions.as_deref()?;
+    let preconditions = request.preconditions()?;
     if !preconditions.has_date_conditions() {
         return None;
     }
@@ -276,7 +352,7 @@ pub(crate) fn evaluate_unhashed(
     last_modified: Option<SystemTime>,
     request: &RequestFacts,
 ) -> Evaluation {
-    match request.preconditions.as_deref() {
+    match request.preconditions() {
         None => Evaluation::Proceed,
         Some(preconditions) => preconditions.evaluate_current(
             &Method::GET,
@@ -381,13 +457,7 @@ mod tests {
             headers.append(*name, HeaderValue::from_static(value));
         }
         let (preconditions, range) = request_fields(&headers, !is_head);
-        RequestFacts {
-            preconditions,
-            is_head,
-            config: Config::default(),
-            looked_up: None,
-            range,
-        }
+        RequestFacts::new(is_head, Config::default(), preconditions, range, None)
     }
 
     fn head(status: u16, fields: &[(&'static str, &'static str)]) -> response::Parts {
@@ -425,27 +495,54 @@ mod tests {
                 has_content_length: false
             }
         );
-        assert_eq!(plan(&head(404, &[]), &full("x"), &get), Plan::PassOn);
-        assert_eq!(plan(&head(304, &[]), &full("x"), &get), Plan::PassOn);
-        assert_eq!(plan(&head(206, &[]), &full("x"), &get), Plan::InPlace);
+        assert_eq!(
+            plan(&head(404, &[]), &full("x"), &get),
+            Plan::PassOn(PassReason::Status)
+        );
+        assert_eq!(
+            plan(&head(304, &[]), &full("x"), &get),
+            Plan::PassOn(PassReason::Status)
+        );
+        assert_eq!(
+            plan(&head(206, &[]), &full("x"), &get),
+            Plan::InPlace(Some(PassReason::Status))
+        );
         assert_eq!(
             plan(&head(200, &[("etag", "\"a\"")]), &full("x"), &get),
-            Plan::InPlace
+            Plan::InPlace(None)
         );
         let streams = [
-            ("cache-control", "no-store"),
-            ("content-type", "text/event-stream"),
+            (("cache-control", "no-store"), PassReason::NoStore),
+            (("content-type", "text/event-stream"), PassReason::Streaming),
+            (
+                ("content-type", "application/x-ndjson"),
+                PassReason::Streaming,
+            ),
         ];
-        for field in streams {
+        for (field, reason) in streams {
             assert_eq!(
                 plan(&head(200, &[field]), &full("x"), &get),
-                Plan::PassOn,
+                Plan::PassOn(reason),
                 "{field:?}"
             );
         }
+        let both = head(
+            200,
+            &[
+                ("content-type", "text/event-stream"),
+                ("cache-control", "no-store"),
+            ],
+        );
+        assert_eq!(
+            plan(&both, &full("x"), &get),
+            Plan::PassOn(PassReason::NoStore)
+        );
         let mut bypassed = head(200, &[]);
         bypassed.extensions.insert(Bypass);
-        assert_eq!(plan(&bypassed, &full("x"), &get), Plan::PassOn);
+        assert_eq!(
+            plan(&bypassed, &full("x"), &get),
+            Plan::PassOn(PassReason::Bypass)
+        );
     }
 
     #[test]
@@ -458,13 +555,49 @@ mod tests {
         ));
         assert_eq!(
             plan(&head(200, &[]), &full("abcd"), &request),
-            Plan::InPlace
+            Plan::InPlace(Some(PassReason::AnnouncedOverLimit))
         );
         let stated = head(200, &[("content-length", "4")]);
         let unannounced = http_body_util::StreamBody::new(futures_util::stream::empty::<
             Result<http_body::Frame<Bytes>, std::convert::Infallible>,
         >());
-        assert_eq!(plan(&stated, &unannounced, &request), Plan::InPlace);
+        assert_eq!(
+            plan(&stated, &unannounced, &request),
+            Plan::InPlace(Some(PassReason::AnnouncedOverLimit))
+        );
+    }
+
+    #[test]
+    fn hash_when_is_asked_only_about_what_would_be_hashed() {
+        fn only_html(parts: &response::Parts) -> bool {
+            parts
+                .headers
+                .get(CONTENT_TYPE)
+                .is_some_and(|value| value == "text/html")
+        }
+        let mut request = facts(false, &[]);
+        request.config.hash_when = Some(only_html);
+        let html = head(200, &[("content-type", "text/html")]);
+        assert!(matches!(
+            plan(&html, &full("x"), &request),
+            Plan::Read { .. }
+        ));
+        assert!(matches!(
+            plan(&html, &Empty::<Bytes>::new(), &request),
+            Plan::HashEmpty { .. }
+        ));
+        let text = head(200, &[("content-type", "text/plain")]);
+        assert_eq!(
+            plan(&text, &full("x"), &request),
+            Plan::PassOn(PassReason::HashWhen)
+        );
+        // The layer's own rules come first: the predicate is not asked.
+        let tagged = head(200, &[("content-type", "text/plain"), ("etag", "\"a\"")]);
+        assert_eq!(plan(&tagged, &full("x"), &request), Plan::InPlace(None));
+        assert_eq!(
+            plan(&head(404, &[]), &full("x"), &request),
+            Plan::PassOn(PassReason::Status)
+        );
     }
 
     #[test]
@@ -472,7 +605,7 @@ mod tests {
         let head_request = facts(true, &[]);
         assert_eq!(
             plan(&head(200, &[]), &Empty::<Bytes>::new(), &head_request),
-            Plan::InPlace
+            Plan::InPlace(Some(PassReason::EmptyHead))
         );
         assert!(matches!(
             plan(&head(200, &[]), &full("x"), &head_request),
@@ -482,13 +615,23 @@ mod tests {
 
     #[test]
     fn a_looked_up_tag_counts_as_the_responses_own() {
-        let mut request = facts(false, &[]);
-        request.looked_up = Some(Box::new(
-            Validators::new().with_etag(EntityTag::strong("v1").unwrap()),
-        ));
-        assert_eq!(plan(&head(200, &[]), &full("x"), &request), Plan::InPlace);
-        assert_eq!(plan(&head(203, &[]), &full("x"), &request), Plan::InPlace);
-        request.looked_up = Some(Box::new(Validators::new()));
+        let looked_up = Validators::new().with_etag(EntityTag::strong("v1").unwrap());
+        let mut request = RequestFacts::new(false, Config::default(), None, None, Some(looked_up));
+        assert_eq!(
+            plan(&head(200, &[]), &full("x"), &request),
+            Plan::InPlace(None)
+        );
+        assert_eq!(
+            plan(&head(203, &[]), &full("x"), &request),
+            Plan::InPlace(Some(PassReason::Status))
+        );
+        request = RequestFacts::new(
+            false,
+            Config::default(),
+            None,
+            None,
+            Some(Validators::new()),
+        );
         assert!(matches!(
             plan(&head(200, &[]), &full("x"), &request),
             Plan::Read { .. }
@@ -574,8 +717,8 @@ mod tests {
         assert!(!serves_ranges(&config, false));
     }
 
-    fn range_of(fields: &[(&'static str, &'static str)]) -> Box<RangeRequest> {
-        RangeRequest::boxed_from_headers(&request_headers(fields)).expect("a valid Range")
+    fn range_of(fields: &[(&'static str, &'static str)]) -> RangeRequest {
+        RangeRequest::from_headers(&request_headers(fields)).expect("a valid Range")
     }
 
     fn decide(

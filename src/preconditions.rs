@@ -357,8 +357,8 @@ impl Preconditions {
     }
 
     /// Boxed, or `None` when empty.
-    pub(crate) fn boxed(self) -> Option<Box<Self>> {
-        (!self.is_empty()).then(|| Box::new(self))
+    pub(crate) fn non_empty(self) -> Option<Self> {
+        (!self.is_empty()).then_some(self)
     }
 
     /// Whether the request carries no precondition this crate evaluates.

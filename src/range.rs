@@ -75,13 +75,12 @@ pub(crate) struct RangeRequest {
 }
 
 impl RangeRequest {
-    /// The request's range, boxed (the response future carries it, and
-    /// most futures carry `None`); `None` when `Range` is absent or to be
-    /// ignored (§14.2).
-    pub(crate) fn boxed_from_headers(headers: &HeaderMap) -> Option<Box<Self>> {
+    /// The request's range; `None` when `Range` is absent or to be ignored
+    /// (§14.2).
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let ranges = RangeSet::from_headers(headers)?;
         let if_range = headers.get_all(IF_RANGE).iter().cloned().collect();
-        Some(Box::new(Self { ranges, if_range }))
+        Some(Self { ranges, if_range })
     }
 
     /// The ranges asked for.

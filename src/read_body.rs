@@ -205,26 +205,28 @@ impl Reading {
         }
     }
 
-    /// The body read whole: what is held for the client, and its entity-tag.
+    /// The body read whole: what is held for the client, its entity-tag,
+    /// and whether the tag was remembered rather than hashed.
     #[inline(always)]
-    pub(crate) fn finish(self, config: &Config) -> (Held, EntityTag) {
+    pub(crate) fn finish(self, config: &Config) -> (Held, EntityTag, bool) {
         let Self { mut held, hashing } = self;
-        let etag = match hashing {
+        let (etag, remembered) = match hashing {
             Hashing::Incremental(mut hasher) => {
                 hasher.flush(&mut held);
-                EntityTag::from_hash(&hasher.hasher.finalize(), config.etag_policy)
+                let hash = hasher.hasher.finalize();
+                (EntityTag::from_hash(&hash, config.etag_policy), false)
             }
             Hashing::Gathered(gathered) => {
-                let etag = whole_body_etag(&gathered, config);
+                let tagged = whole_body_etag(&gathered, config);
                 held.push_data(Bytes::from(gathered));
-                etag
+                tagged
             }
             Hashing::OneChunk => match held.only_chunk() {
                 Some(only) => whole_body_etag(only, config),
-                None => empty_body_etag(config.etag_policy),
+                None => (empty_body_etag(config.etag_policy), false),
             },
         };
-        (held, etag)
+        (held, etag, remembered)
     }
 
     /// What was read of a body that will not be hashed (it outgrew the
@@ -348,13 +350,14 @@ fn gathering_capacity(seen: usize, remaining: SizeHint) -> usize {
     }
 }
 
-/// The entity-tag of a body held in one slice: remembered, or hashed in one
-/// call.
-fn whole_body_etag(body: &[u8], config: &Config) -> EntityTag {
+/// The entity-tag of a body held in one slice: remembered (then `true`),
+/// or hashed in one call.
+fn whole_body_etag(body: &[u8], config: &Config) -> (EntityTag, bool) {
     if config.remember_recent_bodies {
         memo::entity_tag(body, config.etag_policy)
     } else {
-        EntityTag::from_hash(&blake3::hash(body), config.etag_policy)
+        let hash = blake3::hash(body);
+        (EntityTag::from_hash(&hash, config.etag_policy), false)
     }
 }
 
@@ -440,7 +443,7 @@ mod tests {
                 let (reading, read) = read_all(&mut body, config.max_hashed_body_size);
                 assert!(matches!(read, BodyRead::Ended));
                 assert_eq!(reading.read_len(), expected.len(), "{sizes:?}");
-                let (held, etag) = reading.finish(&config);
+                let (held, etag, _) = reading.finish(&config);
                 assert_eq!(etag, EntityTag::from_content(expected), "{sizes:?}");
                 assert_eq!(replayed(held).await, expected, "{sizes:?}");
             }
@@ -451,7 +454,7 @@ mod tests {
     async fn small_chunks_are_gathered_into_one_frame() {
         let mut body = chunked(&[b"ab", b"cd", b"ef"]);
         let (reading, _) = read_all(&mut body, usize::MAX);
-        let (held, _) = reading.finish(&config(usize::MAX));
+        let (held, _, _) = reading.finish(&config(usize::MAX));
         assert_eq!(held.only_chunk().map(|b| &b[..]), Some(&b"abcdef"[..]));
     }
 
@@ -494,7 +497,7 @@ mod tests {
             }
         };
         assert!(matches!(read, BodyRead::Ended));
-        let (held, etag) = reading.finish(&config(usize::MAX));
+        let (held, etag, _) = reading.finish(&config(usize::MAX));
         assert_eq!(etag, EntityTag::from_content(&whole));
         assert!(
             held.chunk_count() <= 6,
@@ -587,7 +590,7 @@ mod tests {
         let mut body = Box::pin(StreamBody::new(futures_util::stream::iter(frames)));
         let (reading, read) = read_all(&mut body, usize::MAX);
         assert!(matches!(read, BodyRead::Ended));
-        let (held, etag) = reading.finish(&config(usize::MAX));
+        let (held, etag, _) = reading.finish(&config(usize::MAX));
         assert_eq!(etag, EntityTag::from_content(b"data"));
         let body: crate::ConditionalBody<http_body_util::Empty<Bytes>> =
             crate::ConditionalBody::replay(held, crate::body::Rest::Done);

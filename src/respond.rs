@@ -190,17 +190,22 @@ pub(crate) fn range_not_satisfiable<B: Body>(
 
 /// Gives a 200 the validators looked up before the handler ran, unless the
 /// handler set its own: what the handler says about its response wins.
-pub(crate) fn add_looked_up_validators(headers: &mut HeaderMap, looked_up: &Validators) {
+/// Whether any was added.
+pub(crate) fn add_looked_up_validators(headers: &mut HeaderMap, looked_up: &Validators) -> bool {
+    let mut added = false;
     if !headers.contains_key(ETAG) {
         if let Some(etag) = looked_up.etag() {
             headers.insert(ETAG, etag.to_header_value());
+            added = true;
         }
     }
     if !headers.contains_key(LAST_MODIFIED) {
         if let Some(date) = looked_up.last_modified_header() {
             headers.insert(LAST_MODIFIED, date);
+            added = true;
         }
     }
+    added
 }
 
 /// A `304` in place of the response (RFC 9110 §15.4.5).

@@ -9,10 +9,11 @@ use tower::Service;
 
 use crate::body::ConditionalBody;
 use crate::config::{Bypass, Config, LookupMethods};
-use crate::future::ResponseFuture;
+use crate::future::{Passed, ResponseFuture};
 use crate::layer::ConditionalLayer;
 use crate::lookup::{LookupRequest, LookupValidators, NoLookup};
 use crate::lookup_future::LookupFuture;
+use crate::outcome::PassReason;
 use crate::plan;
 use crate::preconditions::{is_get_or_head, Preconditions};
 
@@ -158,8 +159,13 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if !is_get_or_head(request.method()) || request.extensions().get::<Bypass>().is_some() {
-            return ResponseFuture::passthrough(self.inner.call(request));
+        if !is_get_or_head(request.method()) {
+            let passed = Passed::because(PassReason::Method, &self.config);
+            return ResponseFuture::passthrough(self.inner.call(request), passed);
+        }
+        if request.extensions().get::<Bypass>().is_some() {
+            let passed = Passed::because(PassReason::Bypass, &self.config);
+            return ResponseFuture::passthrough(self.inner.call(request), passed);
         }
         start_without_lookup(&mut self.inner, request, self.config)
     }
@@ -183,13 +189,21 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if request.extensions().get::<Bypass>().is_some() {
-            return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
+            let passed = Passed::because(PassReason::Bypass, &self.config);
+            return LookupFuture::called(ResponseFuture::passthrough(
+                self.inner.call(request),
+                passed,
+            ));
         }
         let is_read = is_get_or_head(request.method());
         if !self.lookup_methods.contains(request.method()) {
             // Outside the lookup's scope: as if there were no lookup.
             if !is_read {
-                return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
+                let passed = Passed::because(PassReason::Method, &self.config);
+                return LookupFuture::called(ResponseFuture::passthrough(
+                    self.inner.call(request),
+                    passed,
+                ));
             }
             return LookupFuture::called(start_without_lookup(
                 &mut self.inner,
@@ -199,7 +213,11 @@ where
         }
         let preconditions = Preconditions::from_headers(request.headers());
         if !is_read && preconditions.is_empty() {
-            return LookupFuture::called(ResponseFuture::passthrough(self.inner.call(request)));
+            let passed = Passed::because(PassReason::Method, &self.config);
+            return LookupFuture::called(ResponseFuture::passthrough(
+                self.inner.call(request),
+                passed,
+            ));
         }
         let lookup = self.lookup.lookup(LookupRequest::from(&request));
         // The ready service answers this request once the lookup is done; a

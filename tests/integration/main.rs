@@ -17,6 +17,7 @@ mod head;
 mod lookup;
 mod memory_store;
 mod not_modified;
+mod outcomes;
 mod passthrough;
 mod precondition_matrix;
 mod properties;
