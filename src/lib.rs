@@ -75,7 +75,19 @@
 //!   `multipart/x-mixed-replace`;
 //! - responses whose handler set an `ETag`: that tag is kept and compared,
 //!   and the body is not read;
-//! - requests or responses that carry the [`Bypass`] extension.
+//! - requests or responses that carry the [`Bypass`] extension, and
+//!   responses that the predicate of [`ConditionalLayer::hash_when`]
+//!   declines (for stream types or routes of your own).
+//!
+//! A body that is still arriving is held until it ends or outgrows the
+//! limit, however long that takes: the layer sets no deadline on it. A tag
+//! describes the whole body, so past a deadline the layer could only send
+//! what it held and stream the rest untagged, and whether a response got an
+//! `ETag` would then depend on how fast the handler or its upstream was
+//! that time. A response that trickles out on purpose (long polling, a
+//! progress stream) is a stream: give it one of the types above, decline
+//! it with `hash_when`, or mark it [`Bypass`]; the client then gets each
+//! byte as soon as it would without the layer.
 //!
 //! A small body served again need not be hashed again: it is compared with
 //! copies of recent bodies, and gets the same tag; see
@@ -145,6 +157,50 @@
 //! that can change the resource between the lookup and its answer should set
 //! the `ETag` of what it actually read. `examples/optimistic-concurrency/`
 //! shows the whole pattern.
+//!
+//! # Is it working?
+//!
+//! With [`ConditionalLayer::record_outcomes`], every response the layer
+//! handled carries an [`Outcome`] in its extensions: what the layer did
+//! ([`Action`]: `sent`, `not_modified`, … or `passed_through` with a
+//! [`PassReason`]), where the validators came from ([`ValidatorSource`]),
+//! the body's length and, for a `304`, the bytes it did not send. A layer
+//! outside reads it, to log it or count hits and bytes saved per route:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response};
+//! use tower::{service_fn, Layer, ServiceExt};
+//! use tower_conditional::{Action, ConditionalLayer, Outcome, PassReason};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // A body over the limit goes out untagged; the outcome says so.
+//! let service = ConditionalLayer::new()
+//!     .max_hashed_body_size(16)
+//!     .record_outcomes(true)
+//!     .layer(service_fn(|_: Request<()>| async {
+//!         Ok::<_, Infallible>(Response::new(http_body_util::Full::new(bytes::Bytes::from(
+//!             "a body longer than sixteen bytes",
+//!         ))))
+//!     }));
+//! let response = service.oneshot(Request::new(())).await.unwrap();
+//! let outcome = response.extensions().get::<Outcome>().unwrap();
+//! assert_eq!(outcome.action, Action::PassedThrough(PassReason::AnnouncedOverLimit));
+//! assert_eq!(
+//!     outcome.describe(),
+//!     "passed through: the body announced more than max_hashed_body_size"
+//! );
+//! # }
+//! ```
+//!
+//! With the cargo feature `tracing`, the layer also logs one `DEBUG` event
+//! per response under the target `tower_conditional`, with the outcome's
+//! fields, so `RUST_LOG=tower_conditional=debug` explains why a route gets
+//! no `ETag` or no `304`. The README's "Is it working?" section shows a
+//! `TraceLayer` that logs the outcome, a metrics layer, and the usual
+//! reasons for no `304`: a proxy that weakens tags, compression inside the
+//! layer, `no-store`, the size limit, [`Bypass`].
 //!
 //! # Security
 //!
