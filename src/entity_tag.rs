@@ -518,11 +518,23 @@ pub(crate) fn field_matches<'a>(
     current: Option<&TagRef<'_>>,
     comparison: Comparison,
 ) -> bool {
+    let mut lines = lines;
+    let Some(first_line) = lines.next() else {
+        return false;
+    };
+    // The common form, from a browser or a cache: the one tag it was given
+    // (or a proxy's `W/` form of it). A field whose first line is exactly a
+    // matching tag matches whatever follows, so no list need be parsed.
+    if current.is_some_and(|current| is_exactly(first_line, current, comparison)) {
+        return true;
+    }
     let matches = |member: &Member<'_>| match (member, current) {
         (Member::Tag(tag), Some(current)) => tag.matches(current, comparison),
         _ => false,
     };
-    let mut members = lines.flat_map(ListMembers::new);
+    let mut members = std::iter::once(first_line)
+        .chain(lines)
+        .flat_map(ListMembers::new);
     let Some(first) = members.next() else {
         return false;
     };
@@ -537,6 +549,23 @@ pub(crate) fn field_matches<'a>(
         return false;
     }
     matches(&first) || matches(&second) || members.any(|member| matches(&member))
+}
+
+/// Whether `line` is exactly one entity-tag, with nothing around it, that
+/// matches `current` the given way.
+#[inline]
+fn is_exactly(line: &[u8], current: &TagRef<'_>, comparison: Comparison) -> bool {
+    let (weak, quoted) = match line {
+        [b'W', b'/', rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let comparable = comparison == Comparison::Weak || (!weak && !current.weak);
+    comparable
+        && quoted.len() == current.opaque.len() + 2
+        && quoted
+            .strip_prefix(b"\"")
+            .and_then(|rest| rest.strip_suffix(b"\""))
+            .is_some_and(|opaque| opaque == current.opaque)
 }
 
 /// One member of a `#entity-tag` list, or `*`.

@@ -140,6 +140,22 @@ impl<L> ConditionalLayer<L> {
     /// ends), or where the service runs on many short-lived or blocking
     /// threads.
     ///
+    /// A longer body is not copied, but when it comes in one chunk that is
+    /// the very `Bytes` buffer tagged shortly before on this thread (the same
+    /// address and length: an asset or a cached page served from one shared
+    /// `Bytes`), its tag is reused without hashing it: a 1 MiB asset then
+    /// costs about what a 1 KiB one does. The layer keeps a clone of each
+    /// such buffer (at most 4 per thread, each at most 4 MiB and within
+    /// [`max_hashed_body_size`](Self::max_hashed_body_size): 16 MiB per
+    /// thread at most), so its memory cannot be freed and reused for other
+    /// bytes while the tag stands for it. Only buffers that something else
+    /// holds too are kept (a static, an `Arc`-shared or an owner-backed
+    /// `Bytes`; cloning those allocates nothing), never a body made for one
+    /// response. The one case it cannot see is memory that changes under a
+    /// live `Bytes`, which only `unsafe` code can make (a `Bytes` over a
+    /// memory-mapped file that is written to, say): serve such bodies with
+    /// this turned off, or copy them into a buffer of their own.
+    ///
     /// ```
     /// use tower_conditional::ConditionalLayer;
     ///

@@ -23,8 +23,14 @@
 //!   fall in one set are both kept.
 //! - The memo is per thread: no lock, no shared cache line between the
 //!   threads of a runtime.
+//!
+//! A longer body is not compared, but a body whose one chunk is the very
+//! buffer tagged shortly before (an asset or a cached page served from one
+//! shared `Bytes`) is known without reading it: see [`buffer_entity_tag`].
 
 use std::cell::RefCell;
+
+use bytes::Bytes;
 
 use crate::config::{EtagPolicy, SMALL_BODY};
 use crate::entity_tag::EntityTag;
@@ -53,16 +59,28 @@ struct Set {
 struct Remembered {
     fingerprint: u64,
     content: Box<[u8]>,
-    hash: blake3::Hash,
-    /// The strong and the weak tag, each made when first asked for: a
-    /// remembered tag is handed out as a clone, without encoding it again.
-    tags: [Option<EntityTag>; 2],
+    tags: Tags,
 }
 
-impl Remembered {
+/// A remembered hash, and the strong and the weak tag made of it, each made
+/// when first asked for: a remembered tag is handed out as a clone, without
+/// encoding it again.
+struct Tags {
+    hash: blake3::Hash,
+    made: [Option<EntityTag>; 2],
+}
+
+impl Tags {
+    /// The hash, with the tag made of it for `policy`.
+    fn new(hash: blake3::Hash, policy: EtagPolicy, tag: &EntityTag) -> Self {
+        let mut made = [None, None];
+        made[policy as usize] = Some(tag.clone());
+        Self { hash, made }
+    }
+
     fn tag(&mut self, policy: EtagPolicy) -> EntityTag {
         let hash = &self.hash;
-        self.tags[policy as usize]
+        self.made[policy as usize]
             .get_or_insert_with(|| EntityTag::from_hash(hash, policy))
             .clone()
     }
@@ -70,6 +88,70 @@ impl Remembered {
 
 thread_local! {
     static MEMO: RefCell<Vec<Set>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread by [`buffer_entity_tag`].
+pub(crate) const BUFFERS: usize = 4;
+
+/// The longest buffer [`buffer_entity_tag`] keeps: with [`BUFFERS`], at most
+/// 16 MiB per thread, and never longer than the bodies the layer hashes
+/// (`max_hashed_body_size`).
+pub(crate) const LONGEST_BUFFER: usize = 4 * 1024 * 1024;
+
+/// A buffer tagged before, kept alive by this clone.
+struct Buffer {
+    bytes: Bytes,
+    tags: Tags,
+}
+
+thread_local! {
+    static BUFFERS_KEPT: RefCell<([Option<Buffer>; BUFFERS], usize)> =
+        const { RefCell::new(([None, None, None, None], 0)) };
+}
+
+/// The entity-tag of a body that is one chunk, and whether it was known
+/// without hashing.
+///
+/// A small chunk goes to the content memo ([`entity_tag`]). A longer one
+/// that is the same buffer as one tagged before on this thread (the same
+/// address and length) gets that buffer's tag. That is sound because the
+/// memo holds a clone of the buffer: its memory cannot have been freed and
+/// reused for other bytes, and a `Bytes` cannot be written through. Only
+/// buffers someone else shares (`!is_unique()`: a static, an `Arc`-shared
+/// or an owner-backed `Bytes`) are kept: cloning them allocates nothing,
+/// and a body made afresh for one response, which no one will send again,
+/// is not held past its response.
+pub(crate) fn buffer_entity_tag(chunk: &Bytes, policy: EtagPolicy) -> (EntityTag, bool) {
+    if chunk.len() <= LONGEST {
+        return entity_tag(chunk, policy);
+    }
+    let hashed = |chunk: &Bytes| blake3::hash(chunk);
+    if chunk.len() > LONGEST_BUFFER || chunk.is_unique() {
+        return (EntityTag::from_hash(&hashed(chunk), policy), false);
+    }
+    BUFFERS_KEPT
+        .try_with(|kept| match kept.try_borrow_mut() {
+            Ok(mut kept) => {
+                let (buffers, next) = &mut *kept;
+                let same = |kept: &&mut Buffer| {
+                    kept.bytes.as_ptr() == chunk.as_ptr() && kept.bytes.len() == chunk.len()
+                };
+                if let Some(buffer) = buffers.iter_mut().flatten().find(same) {
+                    return (buffer.tags.tag(policy), true);
+                }
+                let hash = hashed(chunk);
+                let tag = EntityTag::from_hash(&hash, policy);
+                buffers[*next] = Some(Buffer {
+                    bytes: chunk.clone(),
+                    tags: Tags::new(hash, policy, &tag),
+                });
+                *next = (*next + 1) % BUFFERS;
+                (tag, false)
+            }
+            Err(_) => (EntityTag::from_hash(&hashed(chunk), policy), false),
+        })
+        // During thread teardown the memo may already be gone.
+        .unwrap_or_else(|_| (EntityTag::from_hash(&hashed(chunk), policy), false))
 }
 
 /// The content-hash entity-tag of `data` (see [`EntityTag::from_hash`]),
@@ -107,7 +189,7 @@ fn entity_tag_with(
         if let Some(remembered) = slot {
             if remembered.fingerprint == fingerprint && *remembered.content == *data {
                 set.recent = way;
-                return (remembered.tag(policy), true);
+                return (remembered.tags.tag(policy), true);
             }
         }
     }
@@ -143,14 +225,11 @@ fn remember(
         .iter()
         .position(Option::is_none)
         .unwrap_or(1 - set.recent);
-    let mut tags = [None, None];
-    tags[policy as usize] = Some(tag.clone());
     if let Some(slot) = set.ways.get_mut(way) {
         *slot = Some(Remembered {
             fingerprint,
             content: data.into(),
-            hash,
-            tags,
+            tags: Tags::new(hash, policy, tag),
         });
         set.recent = way;
     }
@@ -330,5 +409,81 @@ mod tests {
             );
         }
         assert_eq!(remembered_count(), 1);
+    }
+
+    fn kept_buffers() -> usize {
+        BUFFERS_KEPT.with(|kept| kept.borrow().0.iter().flatten().count())
+    }
+
+    fn clear_buffers() {
+        BUFFERS_KEPT.with(|kept| *kept.borrow_mut() = Default::default());
+    }
+
+    #[test]
+    fn the_same_shared_buffer_is_tagged_once() {
+        clear_buffers();
+        static ASSET: [u8; 64 * 1024] = [b'a'; 64 * 1024];
+        let asset = Bytes::from_static(&ASSET);
+        let first = buffer_entity_tag(&asset, EtagPolicy::Strong);
+        assert_eq!(first, (hashed(&ASSET), false));
+        assert_eq!(
+            buffer_entity_tag(&asset.clone(), EtagPolicy::Strong),
+            (hashed(&ASSET), true)
+        );
+        let weak = EntityTag::from_hash(&blake3::hash(&ASSET), EtagPolicy::Weak);
+        assert_eq!(buffer_entity_tag(&asset, EtagPolicy::Weak), (weak, true));
+        // Part of the buffer is other bytes: its own hash.
+        let part = asset.slice(1..);
+        assert_eq!(
+            buffer_entity_tag(&part, EtagPolicy::Strong),
+            (hashed(&ASSET[1..]), false)
+        );
+    }
+
+    #[test]
+    fn a_buffer_only_this_response_holds_is_not_kept() {
+        clear_buffers();
+        let fresh = Bytes::from(vec![b'f'; 32 * 1024]);
+        assert!(fresh.is_unique());
+        for _ in 0..3 {
+            assert_eq!(
+                buffer_entity_tag(&fresh, EtagPolicy::Strong),
+                (hashed(&fresh), false)
+            );
+        }
+        assert_eq!(kept_buffers(), 0);
+        // Shared with a cache of the application's: kept, then known.
+        let cache = fresh.clone();
+        assert!(!fresh.is_unique());
+        assert!(!buffer_entity_tag(&fresh, EtagPolicy::Strong).1);
+        assert!(buffer_entity_tag(&cache, EtagPolicy::Strong).1);
+        // Equal bytes in another buffer are hashed: only the buffer is known.
+        let copy = Bytes::from(fresh.to_vec());
+        let _also_shared = copy.clone();
+        assert_eq!(
+            buffer_entity_tag(&copy, EtagPolicy::Strong),
+            (hashed(&fresh), false)
+        );
+    }
+
+    #[test]
+    fn kept_buffers_are_bounded_in_count_and_length() {
+        clear_buffers();
+        let buffers: Vec<Bytes> = (0..BUFFERS as u8 + 1)
+            .map(|i| Bytes::from(vec![i; LONGEST + 1]))
+            .collect();
+        let shares: Vec<Bytes> = buffers.to_vec();
+        for buffer in &buffers {
+            assert!(!buffer_entity_tag(buffer, EtagPolicy::Strong).1);
+        }
+        assert_eq!(kept_buffers(), BUFFERS);
+        // The first was replaced by the last.
+        assert!(!buffer_entity_tag(&buffers[0], EtagPolicy::Strong).1);
+        assert!(buffer_entity_tag(&buffers[BUFFERS], EtagPolicy::Strong).1);
+        let huge = Bytes::from(vec![0; LONGEST_BUFFER + 1]);
+        let _share = huge.clone();
+        buffer_entity_tag(&huge, EtagPolicy::Strong);
+        assert!(!buffer_entity_tag(&huge, EtagPolicy::Strong).1, "too long to keep");
+        drop(shares);
     }
 }

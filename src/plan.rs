@@ -58,14 +58,14 @@ impl RequestFacts {
         range: Option<RangeRequest>,
         looked_up: Option<Validators>,
     ) -> Self {
-        let conditions = if preconditions.is_some() || range.is_some() || looked_up.is_some() {
-            Some(Box::new(Conditions {
+        // Matched, not tested: nothing is left to drop when there is none.
+        let conditions = match (preconditions, range, looked_up) {
+            (None, None, None) => None,
+            (preconditions, range, looked_up) => Some(Box::new(Conditions {
                 preconditions,
                 range,
                 looked_up,
-            }))
-        } else {
-            None
+            })),
         };
         Self {
             conditions,
@@ -291,12 +291,23 @@ fn announces_more<B: Body>(content_length: Option<u64>, body: &B, max: usize) ->
 /// The evaluation of a response planned [`Plan::InPlace`], against the
 /// `ETag` and `Last-Modified` in its header; `None` when there is nothing to
 /// evaluate against and the response is left as it is.
+#[inline]
 pub(crate) fn evaluate_in_place(
     parts: &response::Parts,
     body_is_empty: bool,
     request: &RequestFacts,
 ) -> Option<Evaluation> {
     let preconditions = request.preconditions()?;
+    evaluate_preconditions_in_place(parts, body_is_empty, request.is_head, preconditions)
+}
+
+/// [`evaluate_in_place`] for a request with preconditions.
+fn evaluate_preconditions_in_place(
+    parts: &response::Parts,
+    body_is_empty: bool,
+    is_head: bool,
+    preconditions: &Preconditions,
+) -> Option<Evaluation> {
     // The handler's Last-Modified matters to the evaluation only for a date
     // precondition (a 412 reads it itself), and to tell whether a status
     // other than 200 has any validator.
@@ -310,7 +321,7 @@ pub(crate) fn evaluate_in_place(
         .headers
         .get(ETAG)
         .and_then(|value| parse_tag(value.as_bytes()));
-    if request.is_head
+    if is_head
         && body_is_empty
         && etag.is_none()
         && !head_can_be_evaluated(preconditions, last_modified)

@@ -222,6 +222,9 @@ impl Reading {
                 tagged
             }
             Hashing::OneChunk => match held.only_chunk() {
+                Some(only) if config.remember_recent_bodies => {
+                    memo::buffer_entity_tag(only, config.etag_policy)
+                }
                 Some(only) => whole_body_etag(only, config),
                 None => (empty_body_etag(config.etag_policy), false),
             },

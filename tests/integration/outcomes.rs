@@ -343,3 +343,25 @@ async fn the_outcome_holds_nothing_the_client_sent() {
     assert_eq!(outcome.action, Action::Sent);
     assert_eq!(outcome.validators, ValidatorSource::Body);
 }
+
+/// A large body served from one shared buffer is tagged once: the next
+/// response of the same buffer reuses the tag, and says so.
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_large_buffer_is_not_hashed_again() {
+    static ASSET: [u8; 1 << 20] = [b'z'; 1 << 20];
+    let service = ConditionalLayer::new()
+        .record_outcomes(true)
+        .layer(service_fn(|_: Request<()>| async {
+            let asset = Bytes::from_static(&ASSET);
+            Ok::<_, Infallible>(http::Response::new(Full::new(asset)))
+        }));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let response = service.clone().oneshot(Request::new(())).await.unwrap();
+        let outcome = *response.extensions().get::<Outcome>().unwrap();
+        seen.push((response.headers()["etag"].clone(), outcome.remembered));
+    }
+    assert_eq!(seen[0].0, content_etag(&ASSET));
+    assert_eq!(seen[1].0, seen[0].0);
+    assert!(!seen[0].1 && seen[1].1, "{seen:?}");
+}
