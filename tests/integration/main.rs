@@ -13,6 +13,7 @@ mod composition;
 mod errors;
 mod etag;
 mod faults;
+mod first_byte;
 mod head;
 mod lookup;
 mod memory_store;
