@@ -112,8 +112,8 @@ thread_local! {
 /// The entity-tag of a body that is one chunk, and whether it was known
 /// without hashing.
 ///
-/// A small chunk goes to the content memo ([`entity_tag`]). A longer one
-/// that is the same buffer as one tagged before on this thread (the same
+/// For a chunk longer than [`LONGEST`] (a small one goes to the content
+/// memo, [`entity_tag`]): one that is the same buffer as one tagged before on this thread (the same
 /// address and length) gets that buffer's tag. That is sound because the
 /// memo holds a clone of the buffer: its memory cannot have been freed and
 /// reused for other bytes, and a `Bytes` cannot be written through. Only
@@ -122,9 +122,7 @@ thread_local! {
 /// and a body made afresh for one response, which no one will send again,
 /// is not held past its response.
 pub(crate) fn buffer_entity_tag(chunk: &Bytes, policy: EtagPolicy) -> (EntityTag, bool) {
-    if chunk.len() <= LONGEST {
-        return entity_tag(chunk, policy);
-    }
+    debug_assert!(chunk.len() > LONGEST);
     let hashed = |chunk: &Bytes| blake3::hash(chunk);
     if chunk.len() > LONGEST_BUFFER || chunk.is_unique() {
         return (EntityTag::from_hash(&hashed(chunk), policy), false);
@@ -483,7 +481,10 @@ mod tests {
         let huge = Bytes::from(vec![0; LONGEST_BUFFER + 1]);
         let _share = huge.clone();
         buffer_entity_tag(&huge, EtagPolicy::Strong);
-        assert!(!buffer_entity_tag(&huge, EtagPolicy::Strong).1, "too long to keep");
+        assert!(
+            !buffer_entity_tag(&huge, EtagPolicy::Strong).1,
+            "too long to keep"
+        );
         drop(shares);
     }
 }

@@ -222,7 +222,7 @@ impl Reading {
                 tagged
             }
             Hashing::OneChunk => match held.only_chunk() {
-                Some(only) if config.remember_recent_bodies => {
+                Some(only) if config.remember_recent_bodies && only.len() > memo::LONGEST => {
                     memo::buffer_entity_tag(only, config.etag_policy)
                 }
                 Some(only) => whole_body_etag(only, config),
