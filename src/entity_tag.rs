@@ -646,6 +646,54 @@ impl<'a> Iterator for ListMembers<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_one_tag_a_browser_sends_back_matches_as_the_list_would() {
+        let strong = TagRef {
+            weak: false,
+            opaque: b"abc",
+        };
+        let weak = TagRef {
+            weak: true,
+            opaque: b"abc",
+        };
+        let field = |line: &'static [u8], current: &TagRef<'_>, comparison| {
+            let fast = field_matches([line].into_iter(), true, Some(current), comparison);
+            // The list parser alone, on the same line with a member before it
+            // that matches nothing, must agree.
+            let mut listed = b"\"zz\", ".to_vec();
+            listed.extend_from_slice(line);
+            let slow = field_matches([&listed[..]].into_iter(), true, Some(current), comparison);
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(line));
+            fast
+        };
+        assert!(field(b"\"abc\"", &strong, Comparison::Strong));
+        assert!(field(b"\"abc\"", &strong, Comparison::Weak));
+        assert!(field(b"W/\"abc\"", &strong, Comparison::Weak));
+        assert!(!field(b"W/\"abc\"", &strong, Comparison::Strong));
+        assert!(!field(b"\"abc\"", &weak, Comparison::Strong));
+        assert!(field(b"\"abc\"", &weak, Comparison::Weak));
+        for other in [
+            &b"\"abcd\""[..],
+            b"\"ab\"",
+            b"\"abd\"",
+            b"abc",
+            b"\"abc",
+            b"\"abc\"x",
+            b"w/\"abc\"",
+        ] {
+            let fast = field_matches([other].into_iter(), true, Some(&strong), Comparison::Weak);
+            assert!(!fast, "{:?}", String::from_utf8_lossy(other));
+        }
+        // A first line that is the tag matches whatever lines follow.
+        let lines = [&b"\"abc\""[..], b"*"];
+        assert!(field_matches(
+            lines.into_iter(),
+            true,
+            Some(&strong),
+            Comparison::Weak
+        ));
+    }
+
     fn members(line: &str) -> Vec<Member<'_>> {
         ListMembers::new(line.as_bytes()).collect()
     }
