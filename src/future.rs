@@ -18,9 +18,9 @@ use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests, SMALL_BODY};
 use crate::entity_tag::EntityTag;
 use crate::outcome::{self, Action, Outcome, PassReason, ValidatorSource};
-use crate::plan::{self, Plan, RequestFacts};
-use crate::preconditions::{is_get_or_head, Evaluation, Preconditions, Validators};
-use crate::range::{RangeRequest, RangeResponse};
+use crate::plan::{self, Conditions, Plan, RequestFacts};
+use crate::preconditions::{is_get_or_head, Evaluation};
+use crate::range::RangeResponse;
 use crate::read_body::{empty_body_etag, BodyRead, Reading};
 use crate::respond::{self, Outgoing};
 
@@ -134,23 +134,20 @@ where
     }
 
     /// Calls the inner service for a GET or HEAD, and watches its response.
-    /// `range` is the GET's range, if it asked for one
-    /// ([`plan::request_fields`]).
+    /// `conditions` are what it asks to be evaluated, and the validators a
+    /// lookup found ([`plan::request_conditions`]).
     #[inline]
     pub(crate) fn start<S, ReqBody>(
         inner: &mut S,
         mut request: Request<ReqBody>,
         config: Config,
-        preconditions: Option<Preconditions>,
-        range: Option<RangeRequest>,
-        looked_up: Option<Validators>,
+        conditions: Option<Box<Conditions>>,
     ) -> Self
     where
         S: Service<Request<ReqBody>, Response = Response<B>, Future = F>,
     {
         debug_assert!(is_get_or_head(request.method()));
         let is_head = request.method() == Method::HEAD;
-        debug_assert!(!is_head || range.is_none());
         if is_head && config.head_requests == HeadRequests::AsGet {
             // The entity-tag must describe the body a GET would get, and a
             // router below may strip the body of a HEAD response before we
@@ -165,7 +162,7 @@ where
                 headers.remove(IF_RANGE);
             }
         }
-        let request_facts = RequestFacts::new(is_head, config, preconditions, range, looked_up);
+        let request_facts = RequestFacts::new(is_head, config, conditions);
         Self {
             state: State::Inner {
                 future: inner.call(request),

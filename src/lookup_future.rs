@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::future::{Passed, ResponseFuture};
 use crate::lookup::IntoResourceState;
 use crate::outcome::{self, Outcome, ValidatorSource};
-use crate::plan::{self, BeforeHandler};
+use crate::plan::{self, BeforeHandler, Conditions};
 use crate::preconditions::{is_get_or_head, Preconditions, Validators};
 use crate::respond;
 
@@ -158,14 +158,9 @@ where
                     let future = if is_get_or_head(request.method()) {
                         let wants_range = config.serve_ranges && request.method() == Method::GET;
                         let range = plan::range_request(request.headers(), wants_range);
-                        ResponseFuture::start(
-                            &mut service,
-                            request,
-                            config,
-                            preconditions.non_empty(),
-                            range,
-                            looked_up,
-                        )
+                        let conditions =
+                            Conditions::boxed(preconditions.non_empty(), range, looked_up);
+                        ResponseFuture::start(&mut service, request, config, conditions)
                     } else {
                         // Its preconditions held: the write goes on as it came.
                         ResponseFuture::passthrough(service.call(request), Passed::checked(&config))

@@ -40,7 +40,7 @@ pub(crate) struct RequestFacts {
 
 /// The parts of [`RequestFacts`] few requests have.
 #[derive(Debug)]
-struct Conditions {
+pub(crate) struct Conditions {
     preconditions: Option<Preconditions>,
     /// The range a GET asked for, when it has a valid `Range` field and the
     /// layer serves ranges.
@@ -49,24 +49,27 @@ struct Conditions {
     looked_up: Option<Validators>,
 }
 
-impl RequestFacts {
-    #[inline(always)]
-    pub(crate) fn new(
-        is_head: bool,
-        config: Config,
+impl Conditions {
+    /// What there is of them, boxed; `None` when there is nothing.
+    pub(crate) fn boxed(
         preconditions: Option<Preconditions>,
         range: Option<RangeRequest>,
         looked_up: Option<Validators>,
-    ) -> Self {
-        // Matched, not tested: nothing is left to drop when there is none.
-        let conditions = match (preconditions, range, looked_up) {
-            (None, None, None) => None,
-            (preconditions, range, looked_up) => Some(Box::new(Conditions {
-                preconditions,
-                range,
-                looked_up,
-            })),
-        };
+    ) -> Option<Box<Self>> {
+        if preconditions.is_none() && range.is_none() && looked_up.is_none() {
+            return None;
+        }
+        Some(Box::new(Self {
+            preconditions,
+            range,
+            looked_up,
+        }))
+    }
+}
+
+impl RequestFacts {
+    #[inline(always)]
+    pub(crate) fn new(is_head: bool, config: Config, conditions: Option<Box<Conditions>>) -> Self {
         Self {
             conditions,
             is_head,
@@ -101,10 +104,22 @@ impl RequestFacts {
 /// One walk over the field names finds out whether there is anything to
 /// read; nearly every request has none of them, and then nothing is built.
 #[inline]
-pub(crate) fn request_fields(
+pub(crate) fn request_conditions(
     headers: &HeaderMap,
     wants_range: bool,
-) -> (Option<Preconditions>, Option<RangeRequest>) {
+) -> Option<Box<Conditions>> {
+    let (has_preconditions, has_range) = fields_present(headers);
+    let wanted = has_preconditions || (has_range && wants_range);
+    if !wanted {
+        return None;
+    }
+    let (preconditions, range) = request_fields(headers, wants_range);
+    Conditions::boxed(preconditions, range, None)
+}
+
+/// Whether the request has precondition fields, and a `Range`.
+#[inline]
+fn fields_present(headers: &HeaderMap) -> (bool, bool) {
     let (mut has_preconditions, mut has_range) = (false, false);
     for name in headers.keys() {
         if Preconditions::is_field(name) {
@@ -113,6 +128,15 @@ pub(crate) fn request_fields(
             has_range = true;
         }
     }
+    (has_preconditions, has_range)
+}
+
+/// [`request_conditions`], unboxed.
+pub(crate) fn request_fields(
+    headers: &HeaderMap,
+    wants_range: bool,
+) -> (Option<Preconditions>, Option<RangeRequest>) {
+    let (has_preconditions, has_range) = fields_present(headers);
     let preconditions = if has_preconditions {
         Preconditions::from_headers(headers).non_empty()
     } else {
@@ -468,7 +492,8 @@ mod tests {
             headers.append(*name, HeaderValue::from_static(value));
         }
         let (preconditions, range) = request_fields(&headers, !is_head);
-        RequestFacts::new(is_head, Config::default(), preconditions, range, None)
+        let conditions = Conditions::boxed(preconditions, range, None);
+        RequestFacts::new(is_head, Config::default(), conditions)
     }
 
     fn head(status: u16, fields: &[(&'static str, &'static str)]) -> response::Parts {
@@ -627,7 +652,8 @@ mod tests {
     #[test]
     fn a_looked_up_tag_counts_as_the_responses_own() {
         let looked_up = Validators::new().with_etag(EntityTag::strong("v1").unwrap());
-        let mut request = RequestFacts::new(false, Config::default(), None, None, Some(looked_up));
+        let conditions = Conditions::boxed(None, None, Some(looked_up));
+        let mut request = RequestFacts::new(false, Config::default(), conditions);
         assert_eq!(
             plan(&head(200, &[]), &full("x"), &request),
             Plan::InPlace(None)
@@ -636,13 +662,8 @@ mod tests {
             plan(&head(203, &[]), &full("x"), &request),
             Plan::InPlace(Some(PassReason::Status))
         );
-        request = RequestFacts::new(
-            false,
-            Config::default(),
-            None,
-            None,
-            Some(Validators::new()),
-        );
+        let conditions = Conditions::boxed(None, None, Some(Validators::new()));
+        request = RequestFacts::new(false, Config::default(), conditions);
         assert!(matches!(
             plan(&head(200, &[]), &full("x"), &request),
             Plan::Read { .. }

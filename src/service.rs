@@ -139,8 +139,8 @@ where
     ResBody: Body,
 {
     let wants_range = config.serve_ranges && request.method() == Method::GET;
-    let (preconditions, range) = plan::request_fields(request.headers(), wants_range);
-    ResponseFuture::start(inner, request, config, preconditions, range, None)
+    let conditions = plan::request_conditions(request.headers(), wants_range);
+    ResponseFuture::start(inner, request, config, conditions)
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, NoLookup>
