@@ -303,12 +303,14 @@ if [[ " $PARTS " == *" peers "* ]]; then
     echo "not pinned (one CPU or no taskset): servers and wrk share the CPUs"
   fi
 
+  declare -A SERVER_PID # port -> pid (taskset and env exec the server: one pid)
   serve() { # port binary env-assignment...
     local port=$1 binary=$2
     shift 2
     "${PIN_SERVER[@]}" env ADDR="127.0.0.1:$port" "$@" "$TARGET/release/$binary" \
       >"$WORK/server-$port.log" 2>&1 &
     PIDS+=("$!")
+    SERVER_PID[$port]=$!
     wait_ready "http://127.0.0.1:$port/json/1k"
     head -1 "$WORK/server-$port.log"
   }
@@ -390,60 +392,93 @@ if [[ " $PARTS " == *" peers "* ]]; then
     done
   done
 
+  # Besides req/s, the server's CPU time (utime + stime, /proc/PID/stat) per
+  # request, as pinned_ab.sh measures it: on a shared machine the time the
+  # server gets varies from run to run, what it spends per request much less.
   echo "== peers: load"
-  printf 'rep\tsize\tstatus\tmiddleware\tvariant\trps\tp50_us\tp90_us\tp99_us\tmax_us\tbytes_per_response\trequests\terrors\tbad_status\n' >"$PEERS_RAW"
+  TICKS=$(getconf CLK_TCK)
+  cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+  printf 'rep\tsize\tstatus\tmiddleware\tvariant\trps\tp50_us\tp90_us\tp99_us\tmax_us\tbytes_per_response\trequests\terrors\tbad_status\tcpu_us_per_request\n' >"$PEERS_RAW"
   for rep in $(seq 1 "$REPEAT"); do
     while IFS='|' read -r size status name variant url tag; do
+      port=${url#http://127.0.0.1:}
+      pid=${SERVER_PID[${port%%/*}]}
+      before=$(cpu_ticks "$pid")
       line=$(INM="$tag" "${PIN_LOAD[@]}" wrk -t"$PEER_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
         -s perf/scripts/wrk_report.lua "$url" | grep '^RESULT')
+      after=$(cpu_ticks "$pid")
+      requests=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')
+      cpu=$(python3 -c "print(round(($after - $before) / $TICKS * 1e6 / max($requests, 1), 2))")
       fields=$(echo "$line" | sed 's/^RESULT //' | tr ' ' '\n' | cut -d= -f2 | paste -sd '\t')
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$status" "$name" "$variant" "$fields" >>"$PEERS_RAW"
-      printf '  rep %s  %-3s %s %-26s %-7s %s\n' "$rep" "$size" "$status" "$name" "$variant" "${line#RESULT }"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$status" "$name" "$variant" "$fields" "$cpu" >>"$PEERS_RAW"
+      printf '  rep %s  %-3s %s %-26s %-7s %s cpu_us=%s\n' "$rep" "$size" "$status" "$name" "$variant" "${line#RESULT }" "$cpu"
     done <"$WORK/peer-cases"
   done
 
   python3 - "$PEERS_RAW" <<'PY' | tee "$OUT/peers.md"
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-groups = {}
+groups, by_rep = {}, {}
 for r in rows:
-    groups.setdefault((r["size"], r["status"], r["middleware"], r["variant"]), []).append(r)
+    key = (r["size"], r["status"], r["middleware"], r["variant"])
+    groups.setdefault(key, []).append(r)
+    by_rep[key + (r["rep"],)] = r
 def med(key, rs):
     return statistics.median(float(r[key]) for r in rs)
-def spread(rs):
-    vals = [float(r["rps"]) for r in rs]
-    return f"{min(vals):,.0f}..{max(vals):,.0f}"
+def spread(key, rs):
+    vals = [float(r[key]) for r in rs]
+    return f"{min(vals):,.0f}..{max(vals):,.0f}" if key == "rps" else f"{min(vals):.1f}..{max(vals):.1f}"
 frameworks = {"tower-conditional": "axum 0.8", "actix-middleware-etag 0.5": "actix-web 4",
               "tower-etag-cache 0.1": "axum 0.6"}
-print("### Every case (median of repetitions; spread = min..max of req/s)\n")
-print("| size | status | framework | middleware | req/s | spread | p50 µs | p99 µs | bytes/response | errors |")
-print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+print("### Every case (median of repetitions; spread = min..max)\n")
+print("| size | status | framework | middleware | req/s | spread | server CPU µs/request | spread | p50 µs | p99 µs | bytes/response | errors |")
+print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for (size, status, name, variant), rs in groups.items():
     errors = sum(int(r["errors"]) + int(r["bad_status"]) for r in rs)
     print(f"| {size} | {status} | {frameworks[name]} | {name if variant == 'with' else 'none'} "
-          f"| {med('rps', rs):,.0f} | {spread(rs)} | {med('p50_us', rs):,.0f} | {med('p99_us', rs):,.0f} "
+          f"| {med('rps', rs):,.0f} | {spread('rps', rs)} "
+          f"| {med('cpu_us_per_request', rs):.1f} | {spread('cpu_us_per_request', rs)} "
+          f"| {med('p50_us', rs):,.0f} | {med('p99_us', rs):,.0f} "
           f"| {med('bytes_per_response', rs):,.1f} | {errors} |")
 print()
-def ratio(size, status, name):
-    with_, bare = groups.get((size, status, name, "with")), groups.get((size, "200", name, "without"))
-    return (med("rps", with_), med("rps", with_) / med("rps", bare)) if with_ and bare else (None, None)
-print("### Each middleware against its own framework without it\n")
-print("ratio = req/s with the middleware / req/s of the same framework and routes without it, "
-      "answering 200s (a 304 is set against the bare 200 it saves).\n")
+def ratios(size, status, name, key):
+    """Per repetition: the case with the middleware over the same
+    framework's bare 200 of the same round, run just before it."""
+    out = []
+    for r in groups.get((size, status, name, "with"), []):
+        bare = by_rep.get((size, "200", name, "without", r["rep"]))
+        if bare and float(bare[key]) > 0:
+            out.append(float(r[key]) / float(bare[key]))
+    return out
+def cell(size, status, name, key):
+    rs = ratios(size, status, name, key)
+    return statistics.median(rs), f"{min(rs):.2f}..{max(rs):.2f}"
 peers = ["actix-middleware-etag 0.5", "tower-etag-cache 0.1"]
-print("| size | status | ours (axum 0.8 + tower-conditional) req/s | ratio |"
-      + "".join(f" {frameworks[p]} + {p} req/s | ratio | ours >= peer |" for p in peers))
-print("|---|---|---:|---:|" + "---:|---:|---|" * len(peers))
-for size in ("1k", "1m"):
-    for status in ("200", "304"):
-        ours, ours_ratio = ratio(size, status, "tower-conditional")
-        cells = f"| {size} | {status} | {ours:,.0f} | {ours_ratio:.2f} |"
-        for p in peers:
-            rps, r = ratio(size, status, p)
-            verdict = "yes" if ours_ratio >= r else "no"
-            cells += f" {rps:,.0f} | {r:.2f} | {verdict} ({ours_ratio - r:+.2f}) |"
-        print(cells)
-print()
+for key, title, better, verdict in [
+    ("rps", "req/s", "higher is better", "ours >= peer"),
+    ("cpu_us_per_request", "server CPU per request", "lower is better", "ours <= peer"),
+]:
+    print(f"### Each middleware against its own framework without it: {title}\n")
+    print(f"ratio = {title} with the middleware / {title} of the same framework and routes without "
+          "it answering 200s (a 304 is set against the bare 200 it saves), taken in each "
+          f"repetition and then the median (spread = min..max over repetitions); {better}. "
+          f"The {title} columns are medians.\n")
+    print(f"| size | status | ours (axum 0.8 + tower-conditional) {title} | ratio | spread |"
+          + "".join(f" {frameworks[p]} + {p} {title} | ratio | spread | {verdict} |" for p in peers))
+    print("|---|---|---:|---:|---:|" + "---:|---:|---:|---|" * len(peers))
+    fmt = (lambda v: f"{v:,.0f}") if key == "rps" else (lambda v: f"{v:.1f}")
+    for size in ("1k", "1m"):
+        for status in ("200", "304"):
+            ours = med(key, groups[(size, status, "tower-conditional", "with")])
+            ours_ratio, ours_spread = cell(size, status, "tower-conditional", key)
+            line = f"| {size} | {status} | {fmt(ours)} | {ours_ratio:.2f} | {ours_spread} |"
+            for p in peers:
+                value = med(key, groups[(size, status, p, "with")])
+                r, sp = cell(size, status, p, key)
+                ok = ours_ratio >= r if key == "rps" else ours_ratio <= r
+                line += f" {fmt(value)} | {r:.2f} | {sp} | {'yes' if ok else 'no'} ({ours_ratio - r:+.2f}) |"
+            print(line)
+    print()
 PY
   for pid in "${PIDS[@]}"; do stop "$pid"; done
 fi
