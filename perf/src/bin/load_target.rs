@@ -28,6 +28,12 @@
 //!   128 bits) and nothing else, never behind the layer: the least work that
 //!   tags each response with a content hash, for `perf/scripts/pinned_ab.sh` to
 //!   set the layer against.
+//! - `/cached/1k`, `/changing`, `/missing`: for the correctness checks of
+//!   `load.sh` (PARTS=peers), the same in every peer server
+//!   (`perf/peers/`), behind the layer like `/json/*`: the 1 KiB document
+//!   with `Cache-Control: max-age=60` (which a 304 must repeat), a counter
+//!   (other bytes on every request: an old tag must not get a 304) and a 404
+//!   (`If-None-Match: *` must not turn it into a 304).
 //! - `/stream/8m`, `/stream/1g`: 8 MiB and 1 GiB generated as a stream of
 //!   64 KiB chunks, each freshly allocated (as a generator or a proxy would),
 //!   with no announced length. Behind the layer like `/json/*`; the layer
@@ -45,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -119,6 +125,9 @@ fn rendered(document: &Bytes) -> Bytes {
     }
     Bytes::from(body)
 }
+
+/// Requests answered by `/changing`.
+static CHANGED: AtomicU64 = AtomicU64::new(0);
 
 /// The hand-written conditional GET: hash, compare, answer.
 fn manual(body: Bytes, request: &HeaderMap) -> Response {
@@ -243,6 +252,35 @@ fn app(mode: Mode) -> Router {
         .route(
             "/fresh/1k",
             get(|State(d): State<Documents>| async move { json(rendered(&d.one_k)) }),
+        )
+        .route(
+            "/cached/1k",
+            get(|State(d): State<Documents>| async move {
+                (
+                    [
+                        (CONTENT_TYPE, "application/json"),
+                        (CACHE_CONTROL, "max-age=60"),
+                    ],
+                    d.one_k,
+                )
+            }),
+        )
+        .route(
+            "/changing",
+            get(|| async {
+                let count = CHANGED.fetch_add(1, Ordering::Relaxed);
+                ([(CONTENT_TYPE, "text/plain")], format!("{count}\n"))
+            }),
+        )
+        .route(
+            "/missing",
+            get(|| async {
+                (
+                    StatusCode::NOT_FOUND,
+                    [(CONTENT_TYPE, "text/plain")],
+                    "not found\n",
+                )
+            }),
         )
         .route("/stream/8m", get(|| async { generated(8 * MIB, false) }))
         .route("/stream/1g", get(|| async { generated(1024 * MIB, false) }))
