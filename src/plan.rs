@@ -113,7 +113,7 @@ pub(crate) fn request_conditions(
     if !wanted {
         return None;
     }
-    let (preconditions, range) = request_fields(headers, wants_range);
+    let (preconditions, range) = read_fields(headers, has_preconditions, has_range && wants_range);
     Conditions::boxed(preconditions, range, None)
 }
 
@@ -132,20 +132,27 @@ fn fields_present(headers: &HeaderMap) -> (bool, bool) {
 }
 
 /// [`request_conditions`], unboxed.
-pub(crate) fn request_fields(
+#[cfg(test)]
+fn request_fields(
     headers: &HeaderMap,
     wants_range: bool,
 ) -> (Option<Preconditions>, Option<RangeRequest>) {
     let (has_preconditions, has_range) = fields_present(headers);
+    read_fields(headers, has_preconditions, has_range && wants_range)
+}
+
+/// Reads the fields [`fields_present`] found.
+fn read_fields(
+    headers: &HeaderMap,
+    has_preconditions: bool,
+    reads_range: bool,
+) -> (Option<Preconditions>, Option<RangeRequest>) {
     let preconditions = if has_preconditions {
         Preconditions::from_headers(headers).non_empty()
     } else {
         None
     };
-    (
-        preconditions,
-        range_request(headers, has_range && wants_range),
-    )
+    (preconditions, range_request(headers, reads_range))
 }
 
 /// The `Range` of a request when it `wants_range` (a GET, with ranges
