@@ -433,6 +433,19 @@ fn respond_hashed<B: Body>(
 ) -> Response<ConditionalBody<B>> {
     let (etag, remembered) = tagged;
     let record_outcomes = request.config.record_outcomes;
+    if request.is_unconditional() {
+        // Nearly every request: nothing to evaluate, no range to slice.
+        if held.data_len() > SMALL_BODY && plan::serves_ranges(&request.config, held.has_trailers())
+        {
+            respond::accept_ranges(&mut parts.headers);
+        }
+        parts.headers.insert(ETAG, HeaderValue::from(etag));
+        let response = respond::send(parts, Outgoing::Read(held, Rest::Done), request.is_head);
+        return outcome::record(response, record_outcomes, |_| Outcome {
+            remembered,
+            ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Body)
+        });
+    }
     let outcome = |action: Action| Outcome {
         action,
         remembered,

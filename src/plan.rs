@@ -77,6 +77,13 @@ impl RequestFacts {
         }
     }
 
+    /// Whether the request asks for nothing to be evaluated (nearly every
+    /// request): no preconditions, no range, no looked-up validators.
+    #[inline(always)]
+    pub(crate) fn is_unconditional(&self) -> bool {
+        self.conditions.is_none()
+    }
+
     /// The request's preconditions, when it has any.
     #[inline(always)]
     pub(crate) fn preconditions(&self) -> Option<&Preconditions> {
