@@ -445,6 +445,108 @@ fn trace(outcome: &Outcome, status: StatusCode) {
     );
 }
 
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    const REASONS: [PassReason; 10] = [
+        PassReason::Method,
+        PassReason::Status,
+        PassReason::Bypass,
+        PassReason::NoStore,
+        PassReason::Streaming,
+        PassReason::HashWhen,
+        PassReason::OverLimit,
+        PassReason::AnnouncedOverLimit,
+        PassReason::EmptyHead,
+        PassReason::BodyError,
+    ];
+
+    fn distinct_labels(labels: &[&str]) {
+        let mut seen = std::collections::HashSet::new();
+        for label in labels {
+            assert!(!label.is_empty(), "{labels:?}");
+            assert!(
+                label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "a metric label: {label}"
+            );
+            assert!(seen.insert(*label), "{label} twice");
+        }
+    }
+
+    #[test]
+    fn every_name_is_a_distinct_label() {
+        distinct_labels(&REASONS.map(|reason| reason.as_str()));
+        let actions = [
+            Action::Sent,
+            Action::NotModified,
+            Action::PreconditionFailed,
+            Action::PartialContent,
+            Action::RangeNotSatisfiable,
+            Action::Unavailable,
+            Action::PassedThrough(PassReason::Method),
+        ];
+        distinct_labels(&actions.map(|action| action.as_str()));
+        let sources = [
+            ValidatorSource::Body,
+            ValidatorSource::Handler,
+            ValidatorSource::Lookup,
+            ValidatorSource::None,
+        ];
+        distinct_labels(&sources.map(|source| source.as_str()));
+        let sentences: std::collections::HashSet<_> =
+            REASONS.iter().map(|reason| reason.describe()).collect();
+        assert_eq!(sentences.len(), REASONS.len());
+        assert_eq!(
+            Action::PassedThrough(PassReason::NoStore).to_string(),
+            "passed_through(no_store)"
+        );
+    }
+
+    #[test]
+    fn the_sentence_follows_the_fields() {
+        let sent = Outcome::answered(StatusCode::OK, ValidatorSource::Body);
+        assert_eq!(sent.action, Action::Sent);
+        assert_eq!(
+            sent.describe(),
+            "sent, validators from body: the request had no condition to evaluate"
+        );
+        let stale = Outcome {
+            evaluated: true,
+            ..sent
+        };
+        assert_eq!(
+            stale.describe(),
+            "sent, validators from body: the request's condition did not hold"
+        );
+        let bare = Outcome::answered(StatusCode::OK, ValidatorSource::None);
+        assert_eq!(bare.describe(), "sent without validators");
+        let early = Outcome {
+            before_handler: true,
+            ..Outcome::answered(StatusCode::NOT_MODIFIED, ValidatorSource::Lookup)
+        };
+        assert_eq!(early.action, Action::NotModified);
+        assert_eq!(
+            early.describe(),
+            "304: the client's copy matches the validators from lookup, before the handler ran"
+        );
+        let failed = Outcome::answered(StatusCode::PRECONDITION_FAILED, ValidatorSource::Handler);
+        assert_eq!(failed.action, Action::PreconditionFailed);
+        assert!(failed.describe().starts_with("412: "));
+        assert_eq!(
+            Outcome::answered(StatusCode::SERVICE_UNAVAILABLE, ValidatorSource::None).action,
+            Action::Unavailable
+        );
+        let passed = Outcome::passed(PassReason::OverLimit);
+        assert_eq!(passed.action, Action::PassedThrough(PassReason::OverLimit));
+        assert_eq!(passed.validators, ValidatorSource::None);
+        assert_eq!(
+            passed.describe(),
+            "passed through: the body outgrew max_hashed_body_size while it was read"
+        );
+    }
+}
+
 #[cfg(all(test, feature = "tracing"))]
 mod tests {
     use std::convert::Infallible;
