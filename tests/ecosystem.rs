@@ -36,7 +36,7 @@ use serde_json::Value;
 
 /// The body of `/data.json` in the demo, byte for byte.
 const DATA_JSON: &str =
-    r#"{"name":"tower-conditional","validators":["ETag","Last-Modified"],"status":304}"#;
+    r#"{"items":[{"id":1,"name":"apples","stock":12},{"id":2,"name":"pears","stock":7}]}"#;
 
 const INSTALL_HINT: &str = "install everything with tests/ecosystem/install.sh";
 
@@ -207,7 +207,7 @@ fn chromium_reload_revalidates_subresources_with_304() {
         let shown: Value = serde_json::from_str(text).expect("the page shows JSON");
         let served: Value = serde_json::from_str(DATA_JSON).unwrap();
         assert_eq!(shown, served, "{} shows the data", phase["name"]);
-        assert_eq!(phase["body_max_width"], "640px", "app.css applied");
+        assert_eq!(phase["body_max_width"], "960px", "app.css applied");
     }
 
     // The server's side: one body each, then a conditional GET and a 304.
