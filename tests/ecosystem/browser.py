@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load a page in headless Chromium, reload it, and report what went over the wire.
 
-Usage: browser.py URL [--chromium PATH] [--timeout SECONDS]
+Usage: browser.py URL [--chromium PATH] [--timeout SECONDS] [--interact] [--screenshot PNG]
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
 the browser reads commands on fd 3 and writes replies and events on fd 4, each
@@ -14,10 +14,16 @@ is needed. Prints one JSON document on stdout:
 Each request lists the URL, the status the page saw, the status line that
 actually came over the network (responseReceivedExtraInfo), the If-None-Match
 header Chromium actually sent (requestWillBeSentExtraInfo), and whether the
-answer came from the disk cache. The caller decides what to assert.
+answer came from the disk cache. Each phase also has "figures": the totals
+the demo page shows in its live table, read from the DOM once they stopped
+changing. With --interact, a third phase presses the page's buttons (a
+revalidation with If-None-Match, a write with the current tag, one with a
+stale tag) and reports what the page then shows; --screenshot saves a PNG of
+the page at the end. The caller decides what to assert.
 """
 
 import argparse
+import base64
 import fcntl
 import json
 import os
@@ -220,6 +226,7 @@ def run_phase(browser, session, name, start):
             break
         time.sleep(0.1)
         browser.remaining()
+    figures = settled_figures(browser, session)
     max_width = browser.send(
         "Runtime.evaluate",
         {"expression": "getComputedStyle(document.body).maxWidth", "returnByValue": True},
@@ -229,7 +236,71 @@ def run_phase(browser, session, name, start):
         (r for r in requests.values() if "url" in r),
         key=lambda r: r["url"],
     )
-    return {"name": name, "requests": listed, "data_text": data_text, "body_max_width": max_width}
+    return {
+        "name": name,
+        "requests": listed,
+        "data_text": data_text,
+        "body_max_width": max_width,
+        "figures": figures,
+    }
+
+
+# The page's live totals and results, as the visitor sees them (text).
+FIGURES = """JSON.stringify({
+  seq: document.body.dataset.seq || null,
+  ok: document.getElementById('total-200').textContent,
+  not_modified: document.getElementById('total-304').textContent,
+  failed: document.getElementById('total-412').textContent,
+  sent: document.getElementById('total-sent').textContent,
+  saved: document.getElementById('total-saved').textContent,
+  revalidate: document.getElementById('revalidate-result').textContent,
+  write: document.getElementById('write-result').textContent,
+  stale_enabled: !document.getElementById('write-stale').disabled,
+  recent_rows: document.querySelectorAll('#recent tbody tr').length,
+})"""
+
+
+def evaluate(browser, session, expression):
+    result = browser.send(
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        session,
+    )
+    if "exceptionDetails" in result:
+        raise RuntimeError("%s threw: %s" % (expression, result["exceptionDetails"]))
+    return result.get("result", {}).get("value")
+
+
+def settled_figures(browser, session):
+    """The page's figures once the live feed delivered and nothing changed for a while."""
+    last, since = None, time.monotonic()
+    while True:
+        figures = json.loads(evaluate(browser, session, FIGURES))
+        if figures != last:
+            last, since = figures, time.monotonic()
+        elif figures["seq"] is not None and time.monotonic() - since >= 1.0:
+            return figures
+        time.sleep(0.2)
+        browser.remaining()
+
+
+def wait_for(browser, session, expression):
+    while not evaluate(browser, session, expression):
+        time.sleep(0.1)
+        browser.remaining()
+
+
+def interact(browser, session):
+    """Presses the page's buttons, as a visitor would, and waits for each answer."""
+    evaluate(browser, session, "document.getElementById('revalidate').click()")
+    wait_for(browser, session, "!!document.getElementById('revalidate-result').dataset.status")
+    evaluate(browser, session, "document.getElementById('write-current').click()")
+    wait_for(browser, session, "!document.getElementById('write-stale').disabled")
+    current = evaluate(browser, session, "document.getElementById('write-result').textContent")
+    evaluate(browser, session, "document.getElementById('write-stale').click()")
+    wait_for(browser, session, "document.getElementById('write-result').dataset.status === '412'")
+    figures = settled_figures(browser, session)
+    return {"name": "interact", "write_current": current, "figures": figures}
 
 
 def main():
@@ -237,6 +308,8 @@ def main():
     parser.add_argument("url")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--interact", action="store_true")
+    parser.add_argument("--screenshot")
     options = parser.parse_args()
 
     browser = Browser(options.chromium, time.monotonic() + options.timeout)
@@ -247,6 +320,13 @@ def main():
         browser.send("Page.enable", session=session)
         browser.send("Network.enable", session=session)
         browser.send("Runtime.enable", session=session)
+        if options.screenshot:
+            # Wide enough for the page's tables, as on a laptop.
+            browser.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1100, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                session,
+            )
         phases = [
             run_phase(browser, session, "load",
                       lambda: browser.send("Page.navigate", {"url": options.url}, session)),
@@ -255,6 +335,16 @@ def main():
             run_phase(browser, session, "reload",
                       lambda: browser.send("Page.reload", {"ignoreCache": False}, session)),
         ]
+        if options.interact:
+            phases.append(interact(browser, session))
+        if options.screenshot:
+            shot = browser.send(
+                "Page.captureScreenshot",
+                {"format": "png", "captureBeyondViewport": True},
+                session,
+            )
+            with open(options.screenshot, "wb") as out:
+                out.write(base64.b64decode(shot["data"]))
         json.dump({"chromium": version, "phases": phases}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     finally:
