@@ -71,8 +71,9 @@ pub struct Outcome {
     pub remembered: bool,
     /// The request's preconditions were evaluated: it carried some, and
     /// there was a validator to evaluate them against. A `200` with
-    /// `evaluated` set is a conditional request whose condition did not
-    /// hold (the client's copy is out of date).
+    /// `evaluated` set is a conditional request its conditions let through:
+    /// an `If-None-Match` that matched no current tag (the client's copy is
+    /// out of date), or an `If-Match` that did.
     pub evaluated: bool,
     /// The answer was decided from looked-up validators before the handler
     /// ran ([`ConditionalLayer::lookup_validators`](crate::ConditionalLayer::lookup_validators)).
@@ -342,7 +343,7 @@ impl Outcome {
         match self.action {
             Action::PassedThrough(reason) => format!("passed through: {}", reason.describe()),
             Action::Sent if self.evaluated => format!(
-                "sent, validators from {}: the request's condition did not hold",
+                "sent, validators from {}: the request's conditions let it through",
                 self.validators
             ),
             Action::Sent if self.validators == ValidatorSource::None => {
@@ -426,8 +427,8 @@ fn record_with<B: Body>(
 #[cfg(feature = "tracing")]
 fn trace(outcome: &Outcome, status: StatusCode) {
     let reason = match outcome.action {
-        Action::PassedThrough(reason) => reason.as_str(),
-        _ => "",
+        Action::PassedThrough(reason) => Some(reason.as_str()),
+        _ => None,
     };
     tracing::debug!(
         target: "tower_conditional",
@@ -517,7 +518,7 @@ mod names {
         };
         assert_eq!(
             stale.describe(),
-            "sent, validators from body: the request's condition did not hold"
+            "sent, validators from body: the request's conditions let it through"
         );
         let bare = Outcome::answered(StatusCode::OK, ValidatorSource::None);
         assert_eq!(bare.describe(), "sent without validators");
