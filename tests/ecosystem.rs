@@ -1551,7 +1551,6 @@ struct Conversation {
 
 /// One request on a tapped connection and the response to it, as far as it
 /// has arrived.
-#[derive(Debug)]
 struct Exchange {
     method: String,
     path: String,
@@ -1559,6 +1558,23 @@ struct Exchange {
     status: Option<u16>,
     response_headers: Vec<(String, String)>,
     body_len: usize,
+    /// The payload that has arrived (de-chunked), `body_len` bytes.
+    body: Vec<u8>,
+}
+
+/// As derived, but with the body's length in place of its bytes, which can
+/// be megabytes.
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("request_headers", &self.request_headers)
+            .field("status", &self.status)
+            .field("response_headers", &self.response_headers)
+            .field("body_len", &self.body_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Exchange {
@@ -1701,6 +1717,7 @@ fn parse_conversation(to_server: &[u8], to_client: &[u8]) -> Vec<Exchange> {
             status: None,
             response_headers: Vec::new(),
             body_len: 0,
+            body: Vec::new(),
         });
     }
 
@@ -1719,18 +1736,20 @@ fn parse_conversation(to_server: &[u8], to_client: &[u8]) -> Vec<Exchange> {
         let bodiless = exchange.method == "HEAD" || status == 204 || status == 304;
         let chunked = find_header(&head.headers, "transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let (body_len, consumed) = if bodiless {
-            (0, 0)
+        let (body, consumed) = if bodiless {
+            (Vec::new(), 0)
         } else if chunked {
-            dechunked_len(after)
+            dechunk(after)
         } else if let Some(length) = content_length(&head.headers) {
-            (length.min(after.len()), length.min(after.len()))
+            let length = length.min(after.len());
+            (after[..length].to_vec(), length)
         } else {
-            (after.len(), after.len()) // delimited by the connection closing
+            (after.to_vec(), after.len()) // delimited by the connection closing
         };
         exchange.status = Some(status);
         exchange.response_headers = head.headers;
-        exchange.body_len = body_len;
+        exchange.body_len = body.len();
+        exchange.body = body;
         rest = &after[consumed..];
         index += 1;
     }
@@ -1748,10 +1767,10 @@ fn content_length(headers: &[(String, String)]) -> Option<usize> {
     find_header(headers, "content-length").and_then(|v| v.parse().ok())
 }
 
-/// Payload length of a chunked body and the bytes it takes on the wire, as
-/// far as it is complete.
-fn dechunked_len(bytes: &[u8]) -> (usize, usize) {
-    let (mut payload, mut at) = (0, 0);
+/// The payload of a chunked body and the bytes it takes on the wire, as far
+/// as it is complete.
+fn dechunk(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let (mut payload, mut at) = (Vec::new(), 0);
     loop {
         let Some(line_end) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
             return (payload, at);
@@ -1774,12 +1793,12 @@ fn dechunked_len(bytes: &[u8]) -> (usize, usize) {
             return (payload, line_start.min(bytes.len()));
         }
         if bytes.len() < data_start + size + 2 {
-            return (
-                payload + bytes.len().saturating_sub(data_start),
-                bytes.len(),
+            payload.extend_from_slice(
+                &bytes[data_start.min(bytes.len())..(data_start + size).min(bytes.len())],
             );
+            return (payload, bytes.len());
         }
-        payload += size;
+        payload.extend_from_slice(&bytes[data_start..data_start + size]);
         at = data_start + size + 2;
     }
 }
