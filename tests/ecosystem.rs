@@ -1,14 +1,15 @@
 //! End-to-end checks on real loopback sockets against software this project
 //! did not write: curl, headless Chromium, nginx as a caching reverse proxy
 //! in front of two replicas, Python's hishel cache, range requests from
-//! curl and Python's requests, and PostgreSQL behind two replicas of
-//! `examples/optimistic-concurrency/`.
+//! curl, Python's requests and a seeking `<audio>` element in Chromium, and
+//! PostgreSQL behind two replicas of `examples/optimistic-concurrency/`.
 //!
-//! Every test spawns the demo (`examples/demo/`, built here with `cargo build
-//! -p example-demo`) and talks to it through a *tap*: a transparent TCP relay
-//! in this file that records the bytes of each connection both ways, so the
-//! assertions rest on what the server actually received and answered, not
-//! only on what a client reports.
+//! Most tests spawn the demo (`examples/demo/`, built here with `cargo build
+//! -p example-demo`); the `<audio>` ones serve a WAV generated in this file
+//! from an axum router in the test. They talk to the server through a
+//! *tap*: a transparent TCP relay in this file that records the bytes of
+//! each connection both ways, so the assertions rest on what the server
+//! actually received and answered, not only on what a client reports.
 //!
 //! The tests are ignored by default, because they need tools a fresh machine
 //! lacks. To run them:
@@ -880,6 +881,391 @@ fn python_requests_if_range() {
 }
 
 // ---------------------------------------------------------------------------
+// Chromium: seeking in an <audio> element
+// ---------------------------------------------------------------------------
+
+/// The generated WAV: 8 kHz, 16-bit mono PCM, 190 s: 3,040,044 bytes, under
+/// the layer's default 4 MiB limit so that the layer holds it and serves its
+/// ranges.
+const TONE_RATE: u32 = 8_000;
+const TONE_SECONDS: u32 = 190;
+/// Where the page seeks: far past what Chromium reads for the metadata.
+const SEEK_TO: f64 = 150.0;
+
+/// Headless Chromium, its HTTP cache off, opens a page with `<audio
+/// preload="metadata">` whose source is a WAV the handler generates (it
+/// always answers the whole `200`: it never looks at `Range`), and seeks it
+/// to 150 s of 190 s. The element gets there without an error; over the
+/// wire, the media loader asked for `Range: bytes=N-` with `N` past the
+/// middle of the file and not past the target, and the layer answered `206`
+/// with `Content-Range: bytes N-last/length` and that slice of the WAV.
+///
+/// The cache is off so that the seek is the media loader's own request: with
+/// it on, what goes to the server depends on how much of the first response
+/// the cache stored before the loader let go of it (the next test).
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn chromium_seeks_an_audio_element_in_a_generated_body() {
+    let seek = seek_in_chromium("seek, cache off", true);
+    let total = seek.wav.len();
+    let target_byte = tone_offset(SEEK_TO);
+    let (exchange, first) = seek
+        .media
+        .iter()
+        .find_map(|e| {
+            let range = e.request_header("range")?.strip_prefix("bytes=")?;
+            let first: usize = range.strip_suffix('-')?.parse().ok()?;
+            (total / 2 < first && first <= target_byte).then_some((e, first))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no Range: bytes=N- from the middle of the WAV to the target: {:#?}",
+                seek.media
+            )
+        });
+    assert_eq!(exchange.status, Some(206), "{exchange:#?}");
+    assert_eq!(
+        exchange.response_header("content-range"),
+        Some(format!("bytes {first}-{}/{total}", total - 1).as_str()),
+        "{exchange:#?}"
+    );
+    // The bytes themselves were checked against the WAV with every other
+    // 206; here, that some did arrive.
+    assert!(exchange.body_len > 0, "{exchange:#?}");
+    // Nothing to validate: no cache, no conditional request.
+    for e in &seek.media {
+        assert_eq!(e.request_header("if-none-match"), None, "{e:#?}");
+        assert_eq!(e.request_header("if-range"), None, "{e:#?}");
+    }
+}
+
+/// The same seek with Chromium's HTTP cache on, as a browser ships. The
+/// cache stores what it read of the first response, which on loopback can
+/// reach past the target before the media loader lets the response go, and
+/// it asks the server only about what it lacks or must revalidate: a `Range`
+/// with `If-None-Match` for a stretch it holds (the layer's `304`, RFC 9110
+/// §13.2.2: If-None-Match comes before Range), a `Range` with `If-Range`
+/// for one it lacks (`206`). The WAV has no freshness lifetime (no
+/// `Cache-Control`, no `Last-Modified`), so even a stretch the cache holds
+/// goes to the server before it is used. Which of these happen varies from
+/// run to run; every one of them must be right, and one must cover the
+/// target.
+#[test]
+#[ignore = "needs curl/chromium/nginx/python: run by .ci/run"]
+fn chromium_http_cache_seeks_an_audio_element_with_the_layer() {
+    let seek = seek_in_chromium("seek, cache on", false);
+    let total = seek.wav.len();
+    let target_byte = tone_offset(SEEK_TO);
+    let covering = seek.media.iter().find(|e| {
+        let Some(range) = e
+            .request_header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+        else {
+            return false;
+        };
+        let Some((first, last)) = range.split_once('-') else {
+            return false;
+        };
+        let last = if last.is_empty() {
+            Some(total - 1)
+        } else {
+            last.parse().ok()
+        };
+        let first = first.parse::<usize>().ok();
+        matches!((first, last), (Some(first), Some(last))
+            if 0 < first && first <= target_byte && target_byte <= last)
+    });
+    let covering = covering
+        .unwrap_or_else(|| panic!("no Range past 0 that covers the target: {:#?}", seek.media));
+    assert!(matches!(covering.status, Some(206 | 304)), "{covering:#?}");
+}
+
+/// What a run of tests/ecosystem/media.py left for a test to look at
+/// further: the WAV and the requests for it as the server saw them.
+struct MediaSeek {
+    wav: bytes::Bytes,
+    media: Vec<Exchange>,
+}
+
+/// Serves the page and the WAV behind the layer, has media.py seek it in
+/// Chromium, prints both sides' record, and checks what holds whatever
+/// Chromium chose to ask: the element reached the target without an error,
+/// and each answer about the WAV is right (a `200` is the WAV, a `206` the
+/// slice its `Content-Range` names, a `304` answers an `If-None-Match` with
+/// the WAV's one tag; an `If-Range` with that tag gets its `206`).
+fn seek_in_chromium(label: &str, disable_cache: bool) -> MediaSeek {
+    let chromium = chromium();
+    let python = python();
+    let wav = tone_wav();
+    let total = wav.len();
+    // Between the 16 KiB under which the layer does not advertise ranges
+    // and its 4 MiB limit, with room for a seek far from either end.
+    assert!((2 << 20..4 << 20).contains(&total), "{total} bytes");
+    let handled = Arc::new(AtomicUsize::new(0));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let server = runtime.block_on(serve_tone(wav.clone(), handled.clone()));
+    let tap = Tap::start(server);
+
+    let started = Instant::now();
+    let mut command = Command::new(&python);
+    command
+        .arg(ecosystem_dir().join("media.py"))
+        .arg(format!("http://{}/", tap.addr()))
+        .arg("--chromium")
+        .arg(&chromium)
+        .args(["--timeout", "45"]);
+    if disable_cache {
+        command.arg("--disable-cache");
+    }
+    let output = run(
+        "tests/ecosystem/media.py",
+        &mut command,
+        Duration::from_secs(60),
+    );
+    let report: Value = serde_json::from_str(&output.stdout)
+        .unwrap_or_else(|error| panic!("media.py printed no JSON ({error}):\n{output:?}"));
+    eprintln!(
+        "{label}: {} ({:.1} s)",
+        report["chromium"],
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("what Chromium reported:");
+    for request in report["requests"].as_array().expect("requests") {
+        let text = |name: &str| request[name].as_str().unwrap_or("-").to_owned();
+        eprintln!(
+            "  {} Range {} If-Range {} If-None-Match {} -> {} Content-Range {} {}",
+            text("path"),
+            text("range"),
+            text("if_range"),
+            text("if_none_match"),
+            request["wire_status"],
+            text("content_range"),
+            if request["finished"] == true {
+                format!("finished, {} bytes", request["encoded_length"])
+            } else {
+                format!("{}", request["failed"])
+            }
+        );
+    }
+    for event in report["events"].as_array().expect("events") {
+        eprintln!("  event {event}");
+    }
+    let media: Vec<_> = tap
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.path == "/tone.wav")
+        .collect();
+    eprintln!(
+        "what the server got and answered (the WAV handler ran {} times):",
+        handled.load(Ordering::SeqCst)
+    );
+    for e in &media {
+        let request = |name: &str| e.request_header(name).unwrap_or("-");
+        eprintln!(
+            "  {} {} Range {} If-Range {} If-None-Match {} -> {} Content-Range {} Content-Length {}, {} body bytes arrived",
+            e.method,
+            e.path,
+            request("range"),
+            request("if-range"),
+            request("if-none-match"),
+            e.status.map_or("-".to_owned(), |s| s.to_string()),
+            e.response_header("content-range").unwrap_or("-"),
+            e.response_header("content-length").unwrap_or("-"),
+            e.body_len
+        );
+    }
+
+    // The element got where it was sent, without an error.
+    let result = &report["report"];
+    assert_eq!(result["event"], "seeked", "{result}");
+    assert!(result["error"].is_null(), "{result}");
+    let duration = result["duration"].as_f64().expect("duration");
+    assert!(
+        (duration - f64::from(TONE_SECONDS)).abs() < 0.01,
+        "{result}"
+    );
+    let at = result["currentTime"].as_f64().expect("currentTime");
+    assert!((at - SEEK_TO).abs() < 0.5, "{result}");
+    // HAVE_CURRENT_DATA or more: the samples at the target are in.
+    assert!(result["readyState"].as_u64() >= Some(2), "{result}");
+    // Chromium lets a seek go past what it has read only where it can fetch
+    // from any offset: without ranges from the server `seekable` shrinks to
+    // [0, 0] and `currentTime` snaps back to 0.
+    let seekable = result["seekable"].as_array().expect("seekable");
+    assert_eq!(seekable.len(), 1, "{result}");
+    assert_eq!(seekable[0][0].as_f64(), Some(0.0), "{result}");
+    assert!(seekable[0][1].as_f64() >= Some(duration - 0.01), "{result}");
+    let buffered = result["buffered"].as_array().expect("buffered");
+    assert!(
+        buffered.iter().any(|r| {
+            let (start, end) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap());
+            start <= SEEK_TO && SEEK_TO < end
+        }),
+        "the target is buffered: {result}"
+    );
+
+    // Every answer about the WAV is right, and carries its one tag.
+    assert!(!media.is_empty(), "no request for the WAV");
+    let etag = media[0]
+        .response_header("etag")
+        .unwrap_or_else(|| panic!("no ETag: {:#?}", media[0]))
+        .to_owned();
+    for e in &media {
+        assert_eq!(e.response_header("etag"), Some(etag.as_str()), "{e:#?}");
+        match e.status {
+            Some(200) => {
+                assert_eq!(e.request_header("range"), None, "{e:#?}");
+                assert!(wav.starts_with(&e.body), "a 200 that is not the WAV");
+            }
+            Some(206) => {
+                let (first, last, length) = e
+                    .response_header("content-range")
+                    .and_then(parse_content_range)
+                    .unwrap_or_else(|| panic!("a 206 without one range: {e:#?}"));
+                assert_eq!(length, total, "{e:#?}");
+                assert!(first <= last && last < total, "{e:#?}");
+                assert_eq!(content_length(&e.response_headers), Some(last + 1 - first));
+                // What arrived: all of it, or as much as Chromium read
+                // before it closed the connection.
+                assert!(
+                    wav[first..=last].starts_with(&e.body),
+                    "the 206 for {:?} is not bytes {first}-{last} of the WAV",
+                    e.request_header("range")
+                );
+            }
+            Some(304) => {
+                assert_eq!(
+                    e.request_header("if-none-match"),
+                    Some(etag.as_str()),
+                    "{e:#?}"
+                );
+                assert_eq!(e.body_len, 0, "{e:#?}");
+            }
+            other => panic!("{other:?} for the WAV: {e:#?}"),
+        }
+        // A range under an If-Range naming the current tag is served
+        // (RFC 9110 §13.1.5), unless an If-None-Match answered first.
+        if e.request_header("if-range") == Some(etag.as_str())
+            && e.request_header("if-none-match").is_none()
+        {
+            assert_eq!(e.status, Some(206), "{e:#?}");
+        }
+    }
+    drop(runtime);
+    MediaSeek { wav, media }
+}
+
+/// Where the sample at `seconds` starts in the WAV (44-byte header, 2 bytes
+/// a sample).
+fn tone_offset(seconds: f64) -> usize {
+    44 + (seconds * f64::from(TONE_RATE)) as usize * 2
+}
+
+/// The page and the WAV behind `ConditionalLayer::new()`, on a loopback
+/// port; `handled` counts the WAV handler's calls.
+async fn serve_tone(wav: bytes::Bytes, handled: Arc<AtomicUsize>) -> SocketAddr {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::Html;
+    use axum::routing::get;
+
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>seek</title></head>
+<body>
+<audio id="tone" src="/tone.wav" preload="metadata"></audio>
+<script>
+  const audio = document.getElementById("tone");
+  window.mediaReport = null;
+  window.mediaEvents = [];
+  const ranges = r => Array.from({{length: r.length}}, (_, i) => [r.start(i), r.end(i)]);
+  const snapshot = event => ({{
+    event,
+    currentTime: audio.currentTime,
+    duration: audio.duration,
+    readyState: audio.readyState,
+    networkState: audio.networkState,
+    buffered: ranges(audio.buffered),
+    seekable: ranges(audio.seekable),
+    error: audio.error && {{code: audio.error.code, message: audio.error.message}},
+  }});
+  for (const name of ["loadedmetadata", "seeking", "seeked", "canplay", "suspend", "stalled", "error"]) {{
+    audio.addEventListener(name, () => mediaEvents.push(snapshot(name)));
+  }}
+  // Seek once the element knows the duration; the report is what it is
+  // when the seek is over, or the error.
+  audio.addEventListener("loadedmetadata", () => {{ audio.currentTime = {SEEK_TO}; }}, {{once: true}});
+  audio.addEventListener("seeked", () => {{ mediaReport = snapshot("seeked"); }}, {{once: true}});
+  audio.addEventListener("error", () => {{ mediaReport = snapshot("error"); }});
+</script>
+</body>
+</html>
+"#
+    );
+    // The handler answers every GET with the whole WAV, Range or not:
+    // whatever 206 goes out is the layer's.
+    let tone = move || {
+        handled.fetch_add(1, Ordering::SeqCst);
+        let wav = wav.clone();
+        async move { ([(CONTENT_TYPE, "audio/wav")], wav) }
+    };
+    let app = axum::Router::new()
+        .route("/", get(move || async move { Html(page) }))
+        .route("/tone.wav", get(tone))
+        .layer(tower_conditional::ConditionalLayer::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the media server");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A RIFF/WAVE file of 16-bit mono PCM: a tone whose pitch steps up every
+/// second, so that no stretch of the file repeats another and a slice from
+/// the wrong offset does not pass for the right one.
+fn tone_wav() -> bytes::Bytes {
+    let samples = TONE_RATE * TONE_SECONDS;
+    let data_len = samples * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&TONE_RATE.to_le_bytes());
+    wav.extend_from_slice(&(TONE_RATE * 2).to_le_bytes()); // bytes a second
+    wav.extend_from_slice(&2u16.to_le_bytes()); // bytes a frame
+    wav.extend_from_slice(&16u16.to_le_bytes()); // bits a sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    let mut phase = 0.0f64;
+    for n in 0..samples {
+        let hertz = 220.0 + 7.0 * f64::from(n / TONE_RATE);
+        phase += std::f64::consts::TAU * hertz / f64::from(TONE_RATE);
+        let sample = (phase.sin() * 8_000.0) as i16;
+        wav.extend_from_slice(&sample.to_le_bytes());
+    }
+    bytes::Bytes::from(wav)
+}
+
+/// `bytes first-last/length` as numbers.
+fn parse_content_range(value: &str) -> Option<(usize, usize, usize)> {
+    let (span, length) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    Some((
+        first.parse().ok()?,
+        last.parse().ok()?,
+        length.parse().ok()?,
+    ))
+}
+
+// ---------------------------------------------------------------------------
 // PostgreSQL: optimistic concurrency across two replicas
 // ---------------------------------------------------------------------------
 
@@ -1680,7 +2066,6 @@ struct Conversation {
 
 /// One request on a tapped connection and the response to it, as far as it
 /// has arrived.
-#[derive(Debug)]
 struct Exchange {
     method: String,
     path: String,
@@ -1688,6 +2073,23 @@ struct Exchange {
     status: Option<u16>,
     response_headers: Vec<(String, String)>,
     body_len: usize,
+    /// The payload that has arrived (de-chunked), `body_len` bytes.
+    body: Vec<u8>,
+}
+
+/// As derived, but with the body's length in place of its bytes, which can
+/// be megabytes.
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("request_headers", &self.request_headers)
+            .field("status", &self.status)
+            .field("response_headers", &self.response_headers)
+            .field("body_len", &self.body_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Exchange {
@@ -1830,6 +2232,7 @@ fn parse_conversation(to_server: &[u8], to_client: &[u8]) -> Vec<Exchange> {
             status: None,
             response_headers: Vec::new(),
             body_len: 0,
+            body: Vec::new(),
         });
     }
 
@@ -1848,18 +2251,20 @@ fn parse_conversation(to_server: &[u8], to_client: &[u8]) -> Vec<Exchange> {
         let bodiless = exchange.method == "HEAD" || status == 204 || status == 304;
         let chunked = find_header(&head.headers, "transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let (body_len, consumed) = if bodiless {
-            (0, 0)
+        let (body, consumed) = if bodiless {
+            (Vec::new(), 0)
         } else if chunked {
-            dechunked_len(after)
+            dechunk(after)
         } else if let Some(length) = content_length(&head.headers) {
-            (length.min(after.len()), length.min(after.len()))
+            let length = length.min(after.len());
+            (after[..length].to_vec(), length)
         } else {
-            (after.len(), after.len()) // delimited by the connection closing
+            (after.to_vec(), after.len()) // delimited by the connection closing
         };
         exchange.status = Some(status);
         exchange.response_headers = head.headers;
-        exchange.body_len = body_len;
+        exchange.body_len = body.len();
+        exchange.body = body;
         rest = &after[consumed..];
         index += 1;
     }
@@ -1877,10 +2282,10 @@ fn content_length(headers: &[(String, String)]) -> Option<usize> {
     find_header(headers, "content-length").and_then(|v| v.parse().ok())
 }
 
-/// Payload length of a chunked body and the bytes it takes on the wire, as
-/// far as it is complete.
-fn dechunked_len(bytes: &[u8]) -> (usize, usize) {
-    let (mut payload, mut at) = (0, 0);
+/// The payload of a chunked body and the bytes it takes on the wire, as far
+/// as it is complete.
+fn dechunk(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let (mut payload, mut at) = (Vec::new(), 0);
     loop {
         let Some(line_end) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
             return (payload, at);
@@ -1903,12 +2308,12 @@ fn dechunked_len(bytes: &[u8]) -> (usize, usize) {
             return (payload, line_start.min(bytes.len()));
         }
         if bytes.len() < data_start + size + 2 {
-            return (
-                payload + bytes.len().saturating_sub(data_start),
-                bytes.len(),
+            payload.extend_from_slice(
+                &bytes[data_start.min(bytes.len())..(data_start + size).min(bytes.len())],
             );
+            return (payload, bytes.len());
         }
-        payload += size;
+        payload.extend_from_slice(&bytes[data_start..data_start + size]);
         at = data_start + size + 2;
     }
 }
