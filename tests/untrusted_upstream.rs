@@ -35,6 +35,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_conditional::ConditionalLayer;
+use tower_conditional_test_support::base64url;
 
 /// The layer's limit here, small for the sake of time: a body in one-byte
 /// chunks is one frame per byte through hyper's client, the layer and, without
@@ -397,27 +398,6 @@ fn hex(byte: u8) -> usize {
     char::from(byte)
         .to_digit(16)
         .unwrap_or_else(|| panic!("{byte:?} in a chunk size")) as usize
-}
-
-/// Unpadded base64url, written here rather than taken from the crate under
-/// test.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    let mut bits = 0u32;
-    let mut nbits = 0;
-    for &byte in bytes {
-        bits = (bits << 8) | u32::from(byte);
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 0x3f) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 0x3f) as usize] as char);
-    }
-    out
 }
 
 /// The layer's strong tag for a body of this hash: 128 bits, base64url.

@@ -260,6 +260,15 @@ FIGURES = """JSON.stringify({
 })"""
 
 
+def open_page_session(browser, *domains):
+    """A new tab, attached; the given domains (Network, Runtime, ...) enabled."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for domain in domains:
+        browser.send(domain + ".enable", session=session)
+    return session
+
+
 def evaluate(browser, session, expression):
     result = browser.send(
         "Runtime.evaluate",
@@ -315,11 +324,7 @@ def main():
     browser = Browser(options.chromium, time.monotonic() + options.timeout)
     try:
         version = browser.send("Browser.getVersion")["product"]
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send("Page.enable", session=session)
-        browser.send("Network.enable", session=session)
-        browser.send("Runtime.enable", session=session)
+        session = open_page_session(browser, "Page", "Network", "Runtime")
         if options.screenshot:
             # Wide enough for the page's tables, as on a laptop.
             browser.send(

@@ -27,7 +27,7 @@ import json
 import sys
 import time
 
-from browser import Browser, path_of
+from browser import Browser, evaluate, open_page_session, path_of
 
 
 def gather(browser, session, requests, wait):
@@ -72,13 +72,6 @@ def gather(browser, session, requests, wait):
         event = browser.next_event(0.001)
 
 
-def evaluate(browser, session, expression):
-    result = browser.send(
-        "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session
-    )
-    return result.get("result", {}).get("value")
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -90,10 +83,7 @@ def main():
     browser = Browser(options.chromium, time.monotonic() + options.timeout)
     try:
         version = browser.send("Browser.getVersion")["product"]
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send("Network.enable", session=session)
-        browser.send("Runtime.enable", session=session)
+        session = open_page_session(browser, "Network", "Runtime")
         if options.disable_cache:
             browser.send("Network.setCacheDisabled", {"cacheDisabled": True}, session)
         browser.send("Page.navigate", {"url": options.url}, session)

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tower_conditional::EntityTag;
 
 // The handler body and body bytes the benchmarks and fuzz targets use too.
-pub use tower_conditional_test_support::{patterned, FramesBody};
+pub use tower_conditional_test_support::{base64url, patterned, FramesBody};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -571,26 +571,6 @@ pub fn raw_request(method: &str, path: &str, headers: &[(&str, &[u8])]) -> Vec<u
 // ---------------------------------------------------------------------------
 // Entity-tags
 // ---------------------------------------------------------------------------
-
-/// Unpadded base64url, written here independently of the crate.
-pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    let mut bits = 0u32;
-    let mut nbits = 0;
-    for &byte in bytes {
-        bits = (bits << 8) | u32::from(byte);
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 0x3f) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 0x3f) as usize] as char);
-    }
-    out
-}
 
 /// The strong tag the layer must compute for `body`: 128 bits of blake3,
 /// base64url, quoted (computed here without the crate).
