@@ -18,9 +18,9 @@ use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests, SMALL_BODY};
 use crate::entity_tag::EntityTag;
 use crate::outcome::{self, Action, Outcome, PassReason, ValidatorSource};
+use crate::partial_content::RangeResponse;
 use crate::plan::{self, Conditions, Plan, RequestFacts};
 use crate::preconditions::{is_get_or_head, Evaluation};
-use crate::range::RangeResponse;
 use crate::read_body::{empty_body_etag, BodyRead, Reading};
 use crate::respond::{self, Outgoing};
 

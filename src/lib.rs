@@ -256,6 +256,7 @@ mod config;
 mod eligibility;
 mod entity_tag;
 mod not_modified;
+mod partial_content;
 mod plan;
 mod preconditions;
 mod range;

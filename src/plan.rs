@@ -19,10 +19,11 @@ use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
 use crate::outcome::PassReason;
+use crate::partial_content::{self, Boundary, PartialKind, RangeResponse};
 use crate::preconditions::{
     is_get_or_head, single_date, Current, Evaluation, Preconditions, Validators,
 };
-use crate::range::{self, Boundary, PartialKind, RangeRequest, RangeResponse};
+use crate::range::RangeRequest;
 
 /// What the response future needs to know about a GET or HEAD request once
 /// its response is in.
@@ -214,7 +215,7 @@ where
     }
     let content_type = parts.headers.get(CONTENT_TYPE);
     let boundary = Boundary::for_content_tag(etag);
-    let response = range::respond(request.ranges(), chunks, content_type, &boundary);
+    let response = partial_content::respond(request.ranges(), chunks, content_type, &boundary);
     match &response {
         RangeResponse::Partial(partial)
             if matches!(partial.kind, PartialKind::Multipart { .. })

@@ -23,8 +23,8 @@ use crate::not_modified::{
     into_not_modified, not_modified_headers, precondition_failed_headers,
     precondition_failed_headers_from, remove_body_fields,
 };
+use crate::partial_content::{PartialContent, PartialKind};
 use crate::preconditions::{single_date, Evaluation, Validators};
-use crate::range::{PartialContent, PartialKind};
 
 /// The body of a response that goes on.
 pub(crate) enum Outgoing<B: Body> {
