@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Buf;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower::Service;
@@ -156,7 +156,7 @@ where
                         }
                     };
                     let future = if is_get_or_head(request.method()) {
-                        let wants_range = config.serve_ranges && request.method() == Method::GET;
+                        let wants_range = plan::wants_range(&config, request.method());
                         let range = plan::range_request(request.headers(), wants_range);
                         let conditions =
                             Conditions::boxed(preconditions.non_empty(), range, looked_up);

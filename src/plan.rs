@@ -163,6 +163,13 @@ fn read_fields(
     (preconditions, range_request(headers, reads_range))
 }
 
+/// Whether a request's `Range` is read: a GET's (§14.2: GET is the only
+/// method with range handling), when the layer serves ranges.
+#[inline(always)]
+pub(crate) fn wants_range(config: &Config, method: &Method) -> bool {
+    config.serve_ranges && method == Method::GET
+}
+
 /// The `Range` of a request when it `wants_range` (a GET, with ranges
 /// served) and has a valid one.
 #[inline]

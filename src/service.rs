@@ -3,7 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Buf;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use tower::Service;
 
@@ -138,9 +138,25 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body,
 {
-    let wants_range = config.serve_ranges && request.method() == Method::GET;
+    let wants_range = plan::wants_range(&config, request.method());
     let conditions = plan::request_conditions(request.headers(), wants_range);
     ResponseFuture::start(inner, request, config, conditions)
+}
+
+/// Calls the inner service for a request whose response goes on untouched,
+/// for `reason`.
+#[inline]
+fn pass_through<S, ReqBody, ResBody>(
+    inner: &mut S,
+    request: Request<ReqBody>,
+    config: &Config,
+    reason: PassReason,
+) -> ResponseFuture<S::Future, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    ResponseFuture::passthrough(inner.call(request), Passed::because(reason, config))
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Conditional<S, NoLookup>
@@ -160,12 +176,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if !is_get_or_head(request.method()) {
-            let passed = Passed::because(PassReason::Method, &self.config);
-            return ResponseFuture::passthrough(self.inner.call(request), passed);
+            return pass_through(&mut self.inner, request, &self.config, PassReason::Method);
         }
         if request.extensions().get::<Bypass>().is_some() {
-            let passed = Passed::because(PassReason::Bypass, &self.config);
-            return ResponseFuture::passthrough(self.inner.call(request), passed);
+            return pass_through(&mut self.inner, request, &self.config, PassReason::Bypass);
         }
         start_without_lookup(&mut self.inner, request, self.config)
     }
@@ -189,21 +203,16 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if request.extensions().get::<Bypass>().is_some() {
-            let passed = Passed::because(PassReason::Bypass, &self.config);
-            return LookupFuture::called(ResponseFuture::passthrough(
-                self.inner.call(request),
-                passed,
-            ));
+            let passed = pass_through(&mut self.inner, request, &self.config, PassReason::Bypass);
+            return LookupFuture::called(passed);
         }
         let is_read = is_get_or_head(request.method());
         if !self.lookup_methods.contains(request.method()) {
             // Outside the lookup's scope: as if there were no lookup.
             if !is_read {
-                let passed = Passed::because(PassReason::Method, &self.config);
-                return LookupFuture::called(ResponseFuture::passthrough(
-                    self.inner.call(request),
-                    passed,
-                ));
+                let passed =
+                    pass_through(&mut self.inner, request, &self.config, PassReason::Method);
+                return LookupFuture::called(passed);
             }
             return LookupFuture::called(start_without_lookup(
                 &mut self.inner,
@@ -213,11 +222,8 @@ where
         }
         let preconditions = Preconditions::from_headers(request.headers());
         if !is_read && preconditions.is_empty() {
-            let passed = Passed::because(PassReason::Method, &self.config);
-            return LookupFuture::called(ResponseFuture::passthrough(
-                self.inner.call(request),
-                passed,
-            ));
+            let passed = pass_through(&mut self.inner, request, &self.config, PassReason::Method);
+            return LookupFuture::called(passed);
         }
         let lookup = self.lookup.lookup(LookupRequest::from(&request));
         // The ready service answers this request once the lookup is done; a
