@@ -113,10 +113,16 @@ impl Passed {
 /// The response being held back while its body is read.
 struct Pending {
     parts: response::Parts,
-    /// The handler set a `Content-Length` field.
-    has_content_length: bool,
     reading: Reading,
     request: RequestFacts,
+    head: HeadFacts,
+}
+
+/// What the plan learnt of the response's head, for after the body is read.
+#[derive(Clone, Copy)]
+struct HeadFacts {
+    /// The handler set a `Content-Length` field.
+    has_content_length: bool,
     /// Looked-up validators were added to the head.
     looked_up_added: bool,
     /// The handler's `Last-Modified`, when a date precondition needs it.
@@ -199,27 +205,18 @@ where
             StateProj::Inner { future, request } => {
                 let response = ready!(future.poll(cx))?;
                 let request = request.take().expect("polled after completion");
-                let (mut body, mut pending) = match on_response(response, request) {
-                    Step::Respond(response) => {
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    Step::Read(body, pending) => (body, pending),
-                };
                 // The inner future is finished: what it holds (a permit, a
                 // span) goes before the body is read.
                 state.set(State::Done);
-                // Most bodies are in memory already: read them now. Only a
-                // body that must be waited for puts the response in the
-                // state, boxed, so that the future stays small for all.
-                let max = pending.request.config.max_hashed_body_size;
-                if let Poll::Ready(read) = pending.reading.poll_read(cx, &mut body, max) {
-                    return Poll::Ready(Ok(respond_read(pending, body, read)));
+                match on_response(response, request, cx) {
+                    Step::Respond(response) => Poll::Ready(Ok(response)),
+                    Step::Wait(body, pending) => {
+                        state.set(State::Reading {
+                            reading: Some((body, pending)),
+                        });
+                        Poll::Pending
+                    }
                 }
-                state.set(State::Reading {
-                    reading: Some((body, Box::new(pending))),
-                });
-                Poll::Pending
             }
             StateProj::Reading { reading } => {
                 let (body, pending) = reading.as_mut().expect("polled after completion");
@@ -227,24 +224,33 @@ where
                 let read = ready!(pending.reading.poll_read(cx, body, max));
                 let (body, pending) = reading.take().expect("checked above");
                 state.set(State::Done);
-                Poll::Ready(Ok(respond_read(*pending, body, read)))
+                let Pending {
+                    parts,
+                    reading,
+                    request,
+                    head,
+                } = *pending;
+                Poll::Ready(Ok(respond_read(parts, reading, request, head, body, read)))
             }
             StateProj::Done => panic!("ResponseFuture polled after completion"),
         }
     }
 }
 
-// A return value, moved once: boxing the large variant would cost an
-// allocation per request to save a copy.
-#[allow(clippy::large_enum_variant)]
 enum Step<B: Body> {
     Respond(Response<ConditionalBody<B>>),
-    Read(Pin<Box<B>>, Pending),
+    /// The body must be waited for: it and the held response go in the
+    /// state, boxed, so that the future stays small for every other one.
+    Wait(Pin<Box<B>>, Box<Pending>),
 }
 
-/// Carries out the plan for the inner response to a GET or HEAD, up to
-/// reading its body.
-fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B> {
+/// Carries out the plan for the inner response to a GET or HEAD, reading its
+/// body at once when it is in memory already, as most are.
+fn on_response<B>(response: Response<B>, request: RequestFacts, cx: &mut Context<'_>) -> Step<B>
+where
+    B: Body,
+    B::Data: Buf,
+{
     let (mut parts, body) = response.into_parts();
     let plan = plan::plan(&parts, &body, &request);
     let record_outcomes = request.config.record_outcomes;
@@ -298,17 +304,31 @@ fn on_response<B: Body>(response: Response<B>, request: RequestFacts) -> Step<B>
                 &request,
             ))
         }
-        Plan::Read { has_content_length } => Step::Read(
-            Box::pin(body),
-            Pending {
-                last_modified: plan::last_modified_to_evaluate(&parts, &request),
+        Plan::Read { has_content_length } => {
+            let mut body = Box::pin(body);
+            let mut reading = Reading::default();
+            let max = request.config.max_hashed_body_size;
+            let read = reading.poll_read(cx, &mut body, max);
+            let head = HeadFacts {
                 has_content_length,
-                parts,
-                reading: Reading::default(),
-                request,
                 looked_up_added,
-            },
-        ),
+                last_modified: plan::last_modified_to_evaluate(&parts, &request),
+            };
+            match read {
+                Poll::Ready(read) => {
+                    Step::Respond(respond_read(parts, reading, request, head, body, read))
+                }
+                Poll::Pending => Step::Wait(
+                    body,
+                    Box::new(Pending {
+                        parts,
+                        reading,
+                        request,
+                        head,
+                    }),
+                ),
+            }
+        }
     }
 }
 
@@ -350,20 +370,20 @@ fn unhashed_outcome<B>(
 }
 
 /// The response, once its body was read as far as it will be.
-#[inline]
+#[inline(always)]
 fn respond_read<B: Body>(
-    pending: Pending,
+    mut parts: response::Parts,
+    reading: Reading,
+    request: RequestFacts,
+    head: HeadFacts,
     body: Pin<Box<B>>,
     read: BodyRead<B::Error>,
 ) -> Response<ConditionalBody<B>> {
-    let Pending {
-        mut parts,
+    let HeadFacts {
         has_content_length,
-        reading,
-        request,
-        last_modified,
         looked_up_added,
-    } = pending;
+        last_modified,
+    } = head;
     let is_head = request.is_head;
     let record_outcomes = request.config.record_outcomes;
     let rest = match read {
@@ -423,7 +443,7 @@ fn respond_read<B: Body>(
 
 /// The whole body was read and hashed (`tagged`: its tag, and whether it
 /// was remembered): evaluate and respond.
-#[inline]
+#[inline(always)]
 fn respond_hashed<B: Body>(
     mut parts: response::Parts,
     held: Held,
