@@ -12,7 +12,6 @@ use http::header::{ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use http::{response, HeaderValue, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use tower::Service;
 
 use crate::body::{ConditionalBody, Held, Rest};
 use crate::config::{Config, HeadRequests, SMALL_BODY};
@@ -139,43 +138,49 @@ where
         }
     }
 
-    /// Calls the inner service for a GET or HEAD, and watches its response.
-    /// `conditions` are what it asks to be evaluated, and the validators a
-    /// lookup found ([`plan::request_conditions`]).
+    /// Watches the inner response to a request readied by
+    /// [`prepare`].
     #[inline]
-    pub(crate) fn start<S, ReqBody>(
-        inner: &mut S,
-        mut request: Request<ReqBody>,
-        config: Config,
-        conditions: Option<Box<Conditions>>,
-    ) -> Self
-    where
-        S: Service<Request<ReqBody>, Response = Response<B>, Future = F>,
-    {
-        debug_assert!(is_get_or_head(request.method()));
-        let is_head = request.method() == Method::HEAD;
-        if is_head && config.head_requests == HeadRequests::AsGet {
-            // The entity-tag must describe the body a GET would get, and a
-            // router below may strip the body of a HEAD response before we
-            // see it. Ask for the GET and drop its body ourselves.
-            *request.method_mut() = Method::GET;
-            // A HEAD's `Range` is ignored (§14.2: range handling is defined
-            // for GET only); the GET asked for in its place must not carry
-            // it, or a service that serves ranges would answer a `206`.
-            let headers = request.headers_mut();
-            if headers.contains_key(RANGE) {
-                headers.remove(RANGE);
-                headers.remove(IF_RANGE);
-            }
-        }
-        let request_facts = RequestFacts::new(is_head, config, conditions);
+    pub(crate) fn watch(future: F, request: RequestFacts) -> Self {
         Self {
             state: State::Inner {
-                future: inner.call(request),
-                request: Some(request_facts),
+                future,
+                request: Some(request),
             },
         }
     }
+}
+
+/// Readies a GET or HEAD for the inner service, and says what its
+/// response future must know of it. `conditions` are what it asks to be
+/// evaluated, and the validators a lookup found
+/// ([`plan::request_conditions`]).
+///
+/// The request is only borrowed: it moves once, into the inner service
+/// ([`ResponseFuture::watch`]), which saves copying it on every request.
+#[inline]
+pub(crate) fn prepare<ReqBody>(
+    request: &mut Request<ReqBody>,
+    config: Config,
+    conditions: Option<Box<Conditions>>,
+) -> RequestFacts {
+    debug_assert!(is_get_or_head(request.method()));
+    let is_head = request.method() == Method::HEAD;
+    if is_head && config.head_requests == HeadRequests::AsGet {
+        // The entity-tag must describe the body a GET would get, and a
+        // router below may strip the body of a HEAD response before we
+        // see it. Ask for the GET and drop its body ourselves.
+        *request.method_mut() = Method::GET;
+        // A HEAD's `Range` is ignored (§14.2: range handling is defined
+        // for GET only); the GET asked for in its place must not carry
+        // it, or a service that serves ranges would answer a `206`.
+        let headers = request.headers_mut();
+        if headers.contains_key(RANGE) {
+            headers.remove(RANGE);
+            headers.remove(IF_RANGE);
+        }
+    }
+    RequestFacts::new(is_head, config, conditions)
 }
 
 type Output<B, E> = Result<Response<ConditionalBody<B>>, E>;

@@ -14,7 +14,7 @@ use tower::Service;
 
 use crate::body::ConditionalBody;
 use crate::config::Config;
-use crate::future::{Passed, ResponseFuture};
+use crate::future::{self, Passed, ResponseFuture};
 use crate::lookup::IntoResourceState;
 use crate::outcome::{self, Outcome, ValidatorSource};
 use crate::plan::{self, BeforeHandler, Conditions};
@@ -130,7 +130,7 @@ where
                     let resource = ready!(lookup.poll(cx)).into_resource_state();
                     let DeferredCall {
                         mut service,
-                        request,
+                        mut request,
                         preconditions,
                         config,
                     } = call.take().expect("polled after completion");
@@ -160,7 +160,8 @@ where
                         let range = plan::range_request(request.headers(), wants_range);
                         let conditions =
                             Conditions::boxed(preconditions.non_empty(), range, looked_up);
-                        ResponseFuture::start(&mut service, request, config, conditions)
+                        let facts = future::prepare(&mut request, config, conditions);
+                        ResponseFuture::watch(service.call(request), facts)
                     } else {
                         // Its preconditions held: the write goes on as it came.
                         ResponseFuture::passthrough(service.call(request), Passed::checked(&config))

@@ -9,12 +9,12 @@ use tower::Service;
 
 use crate::body::ConditionalBody;
 use crate::config::{Bypass, Config, LookupMethods};
-use crate::future::{Passed, ResponseFuture};
+use crate::future::{self, Passed, ResponseFuture};
 use crate::layer::ConditionalLayer;
 use crate::lookup::{LookupRequest, LookupValidators, NoLookup};
 use crate::lookup_future::LookupFuture;
 use crate::outcome::PassReason;
-use crate::plan;
+use crate::plan::{self, RequestFacts};
 use crate::preconditions::{is_get_or_head, Preconditions};
 
 /// Middleware that adds content-hash `ETag`s and answers conditional requests.
@@ -126,21 +126,13 @@ impl<S, L> Conditional<S, L> {
     }
 }
 
-/// Starts a GET or HEAD that no lookup answers for: its precondition and
+/// Readies a GET or HEAD that no lookup answers for: its precondition and
 /// range fields are read here, in one pass over the header names.
 #[inline]
-fn start_without_lookup<S, ReqBody, ResBody>(
-    inner: &mut S,
-    request: Request<ReqBody>,
-    config: Config,
-) -> ResponseFuture<S::Future, ResBody>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body,
-{
+fn prepare_without_lookup<ReqBody>(request: &mut Request<ReqBody>, config: Config) -> RequestFacts {
     let wants_range = plan::wants_range(&config, request.method());
     let conditions = plan::request_conditions(request.headers(), wants_range);
-    ResponseFuture::start(inner, request, config, conditions)
+    future::prepare(request, config, conditions)
 }
 
 /// Calls the inner service for a request whose response goes on untouched,
@@ -174,14 +166,15 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if !is_get_or_head(request.method()) {
             return pass_through(&mut self.inner, request, &self.config, PassReason::Method);
         }
         if request.extensions().get::<Bypass>().is_some() {
             return pass_through(&mut self.inner, request, &self.config, PassReason::Bypass);
         }
-        start_without_lookup(&mut self.inner, request, self.config)
+        let facts = prepare_without_lookup(&mut request, self.config);
+        ResponseFuture::watch(self.inner.call(request), facts)
     }
 }
 
@@ -201,7 +194,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if request.extensions().get::<Bypass>().is_some() {
             let passed = pass_through(&mut self.inner, request, &self.config, PassReason::Bypass);
             return LookupFuture::called(passed);
@@ -214,11 +207,9 @@ where
                     pass_through(&mut self.inner, request, &self.config, PassReason::Method);
                 return LookupFuture::called(passed);
             }
-            return LookupFuture::called(start_without_lookup(
-                &mut self.inner,
-                request,
-                self.config,
-            ));
+            let facts = prepare_without_lookup(&mut request, self.config);
+            let future = ResponseFuture::watch(self.inner.call(request), facts);
+            return LookupFuture::called(future);
         }
         let preconditions = Preconditions::from_headers(request.headers());
         if !is_read && preconditions.is_empty() {
