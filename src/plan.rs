@@ -51,6 +51,30 @@ pub(crate) struct Conditions {
 }
 
 impl Conditions {
+    /// Reads the fields [`fields_present`] found, into a box allocated
+    /// first: the preconditions (160 bytes) are then written where they stay
+    /// instead of being moved there. `None` when none of the fields was
+    /// valid after all.
+    fn read(headers: &HeaderMap, has_preconditions: bool, reads_range: bool) -> Option<Box<Self>> {
+        let mut conditions = Box::new(Self {
+            preconditions: None,
+            range: None,
+            looked_up: None,
+        });
+        if has_preconditions {
+            let preconditions = conditions.preconditions.insert(Preconditions::default());
+            preconditions.read(headers);
+            if preconditions.is_empty() {
+                conditions.preconditions = None;
+            }
+        }
+        conditions.range = range_request(headers, reads_range);
+        if conditions.preconditions.is_none() && conditions.range.is_none() {
+            return None;
+        }
+        Some(conditions)
+    }
+
     /// What there is of them, boxed; `None` when there is nothing.
     pub(crate) fn boxed(
         preconditions: Option<Preconditions>,
@@ -121,8 +145,7 @@ pub(crate) fn request_conditions(
     if !wanted {
         return None;
     }
-    let (preconditions, range) = read_fields(headers, has_preconditions, has_range && wants_range);
-    Conditions::boxed(preconditions, range, None)
+    Conditions::read(headers, has_preconditions, has_range && wants_range)
 }
 
 /// Whether the request has precondition fields, and a `Range`.
@@ -145,22 +168,10 @@ fn request_fields(
     headers: &HeaderMap,
     wants_range: bool,
 ) -> (Option<Preconditions>, Option<RangeRequest>) {
-    let (has_preconditions, has_range) = fields_present(headers);
-    read_fields(headers, has_preconditions, has_range && wants_range)
-}
-
-/// Reads the fields [`fields_present`] found.
-fn read_fields(
-    headers: &HeaderMap,
-    has_preconditions: bool,
-    reads_range: bool,
-) -> (Option<Preconditions>, Option<RangeRequest>) {
-    let preconditions = if has_preconditions {
-        Preconditions::from_headers(headers).non_empty()
-    } else {
-        None
-    };
-    (preconditions, range_request(headers, reads_range))
+    match request_conditions(headers, wants_range) {
+        Some(conditions) => (conditions.preconditions, conditions.range),
+        None => (None, None),
+    }
 }
 
 /// Whether a request's `Range` is read: a GET's (§14.2: GET is the only

@@ -320,29 +320,32 @@ impl Preconditions {
     /// assert!(!Preconditions::from_headers(&headers).is_empty());
     /// ```
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut preconditions = Self::default();
+        preconditions.read(headers);
+        preconditions
+    }
+
+    /// [`Preconditions::from_headers`] into empty preconditions, where they
+    /// are to stay.
+    pub(crate) fn read(&mut self, headers: &HeaderMap) {
+        debug_assert!(self.is_empty());
         // One walk over the fields instead of four hashed lookups: requests
         // carry a handful of fields, and this runs for every GET.
-        let mut if_match = FieldLines::default();
-        let mut if_none_match = FieldLines::default();
         let mut if_modified_since = DateLine::Absent;
         let mut if_unmodified_since = DateLine::Absent;
         for (name, value) in headers {
             if *name == IF_NONE_MATCH {
-                if_none_match.push(value);
+                self.if_none_match.push(value);
             } else if *name == IF_MODIFIED_SINCE {
                 if_modified_since.push(value);
             } else if *name == IF_MATCH {
-                if_match.push(value);
+                self.if_match.push(value);
             } else if *name == IF_UNMODIFIED_SINCE {
                 if_unmodified_since.push(value);
             }
         }
-        Self {
-            if_match,
-            if_none_match,
-            if_modified_since: if_modified_since.parse(),
-            if_unmodified_since: if_unmodified_since.parse(),
-        }
+        self.if_modified_since = if_modified_since.parse();
+        self.if_unmodified_since = if_unmodified_since.parse();
     }
 
     /// Whether a request field is one of those [`Preconditions::from_headers`]

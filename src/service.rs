@@ -128,7 +128,7 @@ impl<S, L> Conditional<S, L> {
 
 /// Readies a GET or HEAD that no lookup answers for: its precondition and
 /// range fields are read here, in one pass over the header names.
-#[inline]
+#[inline(always)]
 fn prepare_without_lookup<ReqBody>(request: &mut Request<ReqBody>, config: Config) -> RequestFacts {
     let wants_range = plan::wants_range(&config, request.method());
     let conditions = plan::request_conditions(request.headers(), wants_range);
@@ -166,6 +166,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         if !is_get_or_head(request.method()) {
             return pass_through(&mut self.inner, request, &self.config, PassReason::Method);
