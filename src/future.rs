@@ -14,7 +14,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 
 use crate::body::{ConditionalBody, Held, Rest};
-use crate::config::{Config, HeadRequests, SMALL_BODY};
+use crate::config::{Config, SMALL_BODY};
 use crate::entity_tag::EntityTag;
 use crate::outcome::{self, Action, Outcome, PassReason, ValidatorSource};
 use crate::partial_content::RangeResponse;
@@ -138,8 +138,7 @@ where
         }
     }
 
-    /// Watches the inner response to a request readied by
-    /// [`prepare`].
+    /// Watches the inner response to a GET or HEAD.
     #[inline]
     pub(crate) fn watch(future: F, request: RequestFacts) -> Self {
         Self {
@@ -151,36 +150,40 @@ where
     }
 }
 
-/// Readies a GET or HEAD for the inner service, and says what its
-/// response future must know of it. `conditions` are what it asks to be
-/// evaluated, and the validators a lookup found
-/// ([`plan::request_conditions`]).
+/// What the response future of a GET or HEAD must know of it.
+/// `conditions` are what it asks to be evaluated, and the validators a
+/// lookup found ([`plan::request_conditions`]).
 ///
-/// The request is only borrowed: it moves once, into the inner service
-/// ([`ResponseFuture::watch`]), which saves copying it on every request.
-#[inline]
-pub(crate) fn prepare<ReqBody>(
-    request: &mut Request<ReqBody>,
+/// The request is only borrowed, and a GET goes to the inner service as it
+/// came: it moves once, into the inner service, as a request through no
+/// middleware does. Only a HEAD asked for as a GET is changed first
+/// ([`ask_for_get`]).
+#[inline(always)]
+pub(crate) fn request_facts<ReqBody>(
+    request: &Request<ReqBody>,
     config: Config,
     conditions: Option<Box<Conditions>>,
 ) -> RequestFacts {
     debug_assert!(is_get_or_head(request.method()));
-    let is_head = request.method() == Method::HEAD;
-    if is_head && config.head_requests == HeadRequests::AsGet {
-        // The entity-tag must describe the body a GET would get, and a
-        // router below may strip the body of a HEAD response before we
-        // see it. Ask for the GET and drop its body ourselves.
-        *request.method_mut() = Method::GET;
-        // A HEAD's `Range` is ignored (§14.2: range handling is defined
-        // for GET only); the GET asked for in its place must not carry
-        // it, or a service that serves ranges would answer a `206`.
-        let headers = request.headers_mut();
-        if headers.contains_key(RANGE) {
-            headers.remove(RANGE);
-            headers.remove(IF_RANGE);
-        }
+    RequestFacts::new(request.method() == Method::HEAD, config, conditions)
+}
+
+/// Turns a HEAD into the GET its response future asks the inner service for
+/// ([`RequestFacts::asks_for_get`]).
+#[inline(never)]
+pub(crate) fn ask_for_get<ReqBody>(request: &mut Request<ReqBody>) {
+    // The entity-tag must describe the body a GET would get, and a router
+    // below may strip the body of a HEAD response before we see it. Ask for
+    // the GET and drop its body ourselves.
+    *request.method_mut() = Method::GET;
+    // A HEAD's `Range` is ignored (§14.2: range handling is defined for GET
+    // only); the GET asked for in its place must not carry it, or a service
+    // that serves ranges would answer a `206`.
+    let headers = request.headers_mut();
+    if headers.contains_key(RANGE) {
+        headers.remove(RANGE);
+        headers.remove(IF_RANGE);
     }
-    RequestFacts::new(is_head, config, conditions)
 }
 
 type Output<B, E> = Result<Response<ConditionalBody<B>>, E>;

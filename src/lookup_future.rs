@@ -160,7 +160,10 @@ where
                         let range = plan::range_request(request.headers(), wants_range);
                         let conditions =
                             Conditions::boxed(preconditions.non_empty(), range, looked_up);
-                        let facts = future::prepare(&mut request, config, conditions);
+                        let facts = future::request_facts(&request, config, conditions);
+                        if facts.asks_for_get() {
+                            future::ask_for_get(&mut request);
+                        }
                         ResponseFuture::watch(service.call(request), facts)
                     } else {
                         // Its preconditions held: the write goes on as it came.

@@ -14,7 +14,7 @@ use http::header::{
 use http::{response, HeaderMap, Method, StatusCode};
 use http_body::Body;
 
-use crate::config::{Bypass, Config, EtagPolicy, LookupFailure};
+use crate::config::{Bypass, Config, EtagPolicy, HeadRequests, LookupFailure};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, EntityTag};
 use crate::lookup::ResourceState;
@@ -100,6 +100,13 @@ impl RequestFacts {
             is_head,
             config,
         }
+    }
+
+    /// Whether the request is a HEAD for which the inner service is asked for
+    /// the GET ([`HeadRequests::AsGet`]).
+    #[inline(always)]
+    pub(crate) fn asks_for_get(&self) -> bool {
+        self.is_head && self.config.head_requests == HeadRequests::AsGet
     }
 
     /// Whether the request asks for nothing to be evaluated (nearly every

@@ -126,13 +126,14 @@ impl<S, L> Conditional<S, L> {
     }
 }
 
-/// Readies a GET or HEAD that no lookup answers for: its precondition and
-/// range fields are read here, in one pass over the header names.
+/// What the response future of a GET or HEAD that no lookup answers for
+/// must know: its precondition and range fields are read here, in one pass
+/// over the header names.
 #[inline(always)]
-fn prepare_without_lookup<ReqBody>(request: &mut Request<ReqBody>, config: Config) -> RequestFacts {
+fn facts_without_lookup<ReqBody>(request: &Request<ReqBody>, config: Config) -> RequestFacts {
     let wants_range = plan::wants_range(&config, request.method());
     let conditions = plan::request_conditions(request.headers(), wants_range);
-    future::prepare(request, config, conditions)
+    future::request_facts(request, config, conditions)
 }
 
 /// Calls the inner service for a request whose response goes on untouched,
@@ -167,15 +168,24 @@ where
     }
 
     #[inline]
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if !is_get_or_head(request.method()) {
-            return pass_through(&mut self.inner, request, &self.config, PassReason::Method);
-        }
-        if request.extensions().get::<Bypass>().is_some() {
-            return pass_through(&mut self.inner, request, &self.config, PassReason::Bypass);
-        }
-        let facts = prepare_without_lookup(&mut request, self.config);
-        ResponseFuture::watch(self.inner.call(request), facts)
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let reason = if !is_get_or_head(request.method()) {
+            PassReason::Method
+        } else if request.extensions().get::<Bypass>().is_some() {
+            PassReason::Bypass
+        } else {
+            let facts = facts_without_lookup(&request, self.config);
+            if facts.asks_for_get() {
+                let mut request = request;
+                future::ask_for_get(&mut request);
+                return ResponseFuture::watch(self.inner.call(request), facts);
+            }
+            return ResponseFuture::watch(self.inner.call(request), facts);
+        };
+        ResponseFuture::passthrough(
+            self.inner.call(request),
+            Passed::because(reason, &self.config),
+        )
     }
 }
 
@@ -208,7 +218,10 @@ where
                     pass_through(&mut self.inner, request, &self.config, PassReason::Method);
                 return LookupFuture::called(passed);
             }
-            let facts = prepare_without_lookup(&mut request, self.config);
+            let facts = facts_without_lookup(&request, self.config);
+            if facts.asks_for_get() {
+                future::ask_for_get(&mut request);
+            }
             let future = ResponseFuture::watch(self.inner.call(request), facts);
             return LookupFuture::called(future);
         }
