@@ -40,7 +40,7 @@ pub(crate) struct RequestFacts {
 }
 
 /// The parts of [`RequestFacts`] few requests have.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Conditions {
     preconditions: Option<Preconditions>,
     /// The range a GET asked for, when it has a valid `Range` field and the
@@ -56,19 +56,23 @@ impl Conditions {
     /// instead of being moved there. `None` when none of the fields was
     /// valid after all.
     fn read(headers: &HeaderMap, has_preconditions: bool, reads_range: bool) -> Option<Box<Self>> {
-        let mut conditions = Box::new(Self {
-            preconditions: None,
-            range: None,
-            looked_up: None,
-        });
+        // `Box::default` writes the empty fields in place; `Box::new` would
+        // build them on the stack and copy all 272 bytes.
+        let mut conditions = Box::<Self>::default();
+        // Each field is written only when read: an assignment would drop
+        // the `None` it replaces, which costs a call.
         if has_preconditions {
-            let preconditions = conditions.preconditions.insert(Preconditions::default());
+            let preconditions = conditions
+                .preconditions
+                .get_or_insert_with(Preconditions::default);
             preconditions.read(headers);
             if preconditions.is_empty() {
                 conditions.preconditions = None;
             }
         }
-        conditions.range = range_request(headers, reads_range);
+        if reads_range {
+            conditions.range = RangeRequest::from_headers(headers);
+        }
         if conditions.preconditions.is_none() && conditions.range.is_none() {
             return None;
         }

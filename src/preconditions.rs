@@ -204,32 +204,59 @@ pub struct Preconditions {
     if_unmodified_since: Option<SystemTime>,
 }
 
-/// The lines of one list-valued field, in order. Nearly every request sends
-/// such a field on one line at most, which is kept without allocating.
+/// The lines of one list-valued field, in order.
+///
+/// Nearly every request sends such a field on one short line: the one tag a
+/// client was given, or its `W/` form. That line is copied in, so no
+/// `HeaderValue` is cloned or dropped for it (a shared count changed twice,
+/// or for a value made from a string an allocation and a free); a longer
+/// first line, and every line after the first, are cloned.
 #[derive(Debug, Clone, Default)]
 struct FieldLines {
-    first: Option<HeaderValue>,
-    more: Vec<HeaderValue>,
+    short: Option<ShortLine>,
+    lines: Vec<HeaderValue>,
+}
+
+/// The longest line [`FieldLines`] copies: the tags of this crate (at most
+/// 26 bytes) fit, as does a quoted SHA-1 in hex with `W/` (44).
+const SHORT_LINE: usize = 46;
+
+/// A short first line, copied.
+#[derive(Debug, Clone)]
+struct ShortLine {
+    len: u8,
+    bytes: [u8; SHORT_LINE],
+}
+
+impl ShortLine {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 impl FieldLines {
     fn push(&mut self, value: &HeaderValue) {
-        if self.first.is_none() {
-            self.first = Some(value.clone());
+        let line = value.as_bytes();
+        if self.is_empty() && line.len() <= SHORT_LINE {
+            let short = self.short.insert(ShortLine {
+                len: line.len() as u8,
+                bytes: [0; SHORT_LINE],
+            });
+            short.bytes[..line.len()].copy_from_slice(line);
         } else {
-            self.more.push(value.clone());
+            self.lines.push(value.clone());
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.short.is_none() && self.lines.is_empty()
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.first
+        self.short
             .iter()
-            .chain(&self.more)
-            .map(HeaderValue::as_bytes)
+            .map(ShortLine::as_bytes)
+            .chain(self.lines.iter().map(HeaderValue::as_bytes))
     }
 }
 
@@ -574,6 +601,38 @@ mod tests {
         assert_eq!(
             pre.evaluate(&Method::GET, Some(&current("\"a\""))),
             NotModified
+        );
+    }
+
+    /// A line is copied when it is short and the first; any other is kept
+    /// as a clone. Every line counts, whichever way it is kept, around the
+    /// length where one turns into the other.
+    #[test]
+    fn field_lines_short_long_and_repeated() {
+        let tag = |len: usize| format!("\"{}\"", "a".repeat(len - 2));
+        for len in [SHORT_LINE - 1, SHORT_LINE, SHORT_LINE + 1, 200] {
+            let matching = tag(len);
+            let other = format!("\"{}\"", "b".repeat(len - 2));
+            let current = current(&matching);
+            let alone = request(&[("if-none-match", &matching)]);
+            assert_eq!(alone.if_none_match.short.is_some(), len <= SHORT_LINE);
+            assert_eq!(alone.evaluate(&Method::GET, Some(&current)), NotModified);
+            let second = request(&[("if-none-match", &other), ("if-none-match", &matching)]);
+            assert_eq!(second.evaluate(&Method::GET, Some(&current)), NotModified);
+            let neither = request(&[("if-none-match", &other), ("if-none-match", "\"c\"")]);
+            assert_eq!(neither.evaluate(&Method::GET, Some(&current)), Proceed);
+            let lines: Vec<_> = second.if_none_match.iter().collect();
+            assert_eq!(lines, [other.as_bytes(), matching.as_bytes()]);
+        }
+        // A short line after a long one is the second line, kept in order.
+        let long = tag(SHORT_LINE + 10);
+        let after = request(&[("if-match", &long), ("if-match", "\"z\"")]);
+        let lines: Vec<_> = after.if_match.iter().collect();
+        assert_eq!(lines, [long.as_bytes(), b"\"z\"".as_slice()]);
+        assert!(after.if_match.short.is_none());
+        assert_eq!(
+            after.evaluate(&Method::PUT, Some(&current("\"z\""))),
+            Proceed
         );
     }
 
