@@ -66,8 +66,18 @@ pin_project! {
         Passthrough { #[pin] future: F, passed: Passed },
         // Waiting for the inner response of a GET or HEAD.
         Inner { #[pin] future: F, request: Option<RequestFacts> },
-        // Reading and hashing a body that was not ready at once, with the
-        // response held back meanwhile.
+        // Reading and hashing, where it is, a body that stated its exact
+        // length within the limit (one in memory, as most are): it is read
+        // whole, so it need not move (or be boxed). The response is boxed
+        // here only while the body is waited for.
+        ReadingInPlace {
+            #[pin]
+            body: B,
+            pending: Option<Box<Pending>>,
+        },
+        // Reading and hashing another body that was not ready at once, with
+        // the response held back meanwhile. It is boxed so that, should it
+        // outgrow the limit, it can go out with the response.
         Reading { reading: Option<(Pin<Box<B>>, Box<Pending>)> },
         Done,
     }
@@ -220,20 +230,26 @@ where
                 // The inner future is finished: what it holds (a permit, a
                 // span) goes before the body is read.
                 state.set(State::Done);
-                match on_response(response, request, cx) {
-                    Step::Respond(response) => Poll::Ready(Ok(response)),
-                    Step::Wait(body, pending) => {
-                        state.set(State::Reading {
-                            reading: Some((body, pending)),
-                        });
-                        Poll::Pending
-                    }
-                }
+                on_response(state, response, request, cx).map(Ok)
+            }
+            StateProj::ReadingInPlace { body, pending } => {
+                let waiting = pending.as_mut().expect("polled after completion");
+                let max = waiting.request.config.max_hashed_body_size;
+                let read = ready!(waiting.reading.poll_read(cx, body, max));
+                let Pending {
+                    parts,
+                    reading,
+                    request,
+                    head,
+                } = *pending.take().expect("checked above");
+                let response = respond_read(parts, reading, request, head, None, read);
+                state.set(State::Done);
+                Poll::Ready(Ok(response))
             }
             StateProj::Reading { reading } => {
                 let (body, pending) = reading.as_mut().expect("polled after completion");
                 let max = pending.request.config.max_hashed_body_size;
-                let read = ready!(pending.reading.poll_read(cx, body, max));
+                let read = ready!(pending.reading.poll_read(cx, body.as_mut(), max));
                 let (body, pending) = reading.take().expect("checked above");
                 state.set(State::Done);
                 let Pending {
@@ -242,23 +258,29 @@ where
                     request,
                     head,
                 } = *pending;
-                Poll::Ready(Ok(respond_read(parts, reading, request, head, body, read)))
+                Poll::Ready(Ok(respond_read(
+                    parts,
+                    reading,
+                    request,
+                    head,
+                    Some(body),
+                    read,
+                )))
             }
             StateProj::Done => panic!("ResponseFuture polled after completion"),
         }
     }
 }
 
-enum Step<B: Body> {
-    Respond(Response<ConditionalBody<B>>),
-    /// The body must be waited for: it and the held response go in the
-    /// state, boxed, so that the future stays small for every other one.
-    Wait(Pin<Box<B>>, Box<Pending>),
-}
-
 /// Carries out the plan for the inner response to a GET or HEAD, reading its
-/// body at once when it is in memory already, as most are.
-fn on_response<B>(response: Response<B>, request: RequestFacts, cx: &mut Context<'_>) -> Step<B>
+/// body at once when it is in memory already, as most are; `state` is
+/// `Done`, and holds the body and the response while the body is waited for.
+fn on_response<F, B>(
+    mut state: Pin<&mut State<F, B>>,
+    response: Response<B>,
+    request: RequestFacts,
+    cx: &mut Context<'_>,
+) -> Poll<Response<ConditionalBody<B>>>
 where
     B: Body,
     B::Data: Buf,
@@ -268,7 +290,7 @@ where
     let record_outcomes = request.config.record_outcomes;
     if let Plan::PassOn(reason) = plan {
         let response = respond::send(parts, Outgoing::Unread(body), request.is_head);
-        return Step::Respond(outcome::record(response, record_outcomes, |_| {
+        return Poll::Ready(outcome::record(response, record_outcomes, |_| {
             Outcome::passed(reason)
         }));
     }
@@ -296,7 +318,7 @@ where
                 Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
                 None => respond::send(parts, body, request.is_head),
             };
-            Step::Respond(outcome::record(response, record_outcomes, |response| {
+            Poll::Ready(outcome::record(response, record_outcomes, |response| {
                 let (unhashed, validators, length) =
                     described.unwrap_or((None, ValidatorSource::None, None));
                 unhashed_outcome(response, evaluation, unhashed, validators, length)
@@ -308,7 +330,7 @@ where
             // Only a GET gets here: an empty HEAD answer is not hashed.
             respond::state_length(&mut parts.headers, &held, has_content_length, false);
             let etag = empty_body_etag(request.config.etag_policy);
-            Step::Respond(respond_hashed(
+            Poll::Ready(respond_hashed(
                 parts,
                 held,
                 (etag, false),
@@ -317,28 +339,67 @@ where
             ))
         }
         Plan::Read { has_content_length } => {
-            let mut body = Box::pin(body);
-            let mut reading = Reading::default();
-            let max = request.config.max_hashed_body_size;
-            let read = reading.poll_read(cx, &mut body, max);
             let head = HeadFacts {
                 has_content_length,
                 looked_up_added,
                 last_modified: plan::last_modified_to_evaluate(&parts, &request),
             };
-            match read {
-                Poll::Ready(read) => {
-                    Step::Respond(respond_read(parts, reading, request, head, body, read))
-                }
-                Poll::Pending => Step::Wait(
+            let mut reading = Reading::default();
+            let max = request.config.max_hashed_body_size;
+            // A body that states its exact length (one in memory, as most
+            // are) is read where it will stay: the plan reads none that
+            // states more than the limit, so it is read whole. (One that
+            // breaks its word and sends more than the limit is cut there,
+            // untagged: it cannot go on unread from where it is. A server
+            // would have cut it at the length it stated.)
+            if body.size_hint().exact().is_some() {
+                state.set(State::ReadingInPlace {
                     body,
-                    Box::new(Pending {
+                    pending: None,
+                });
+                let StateProj::ReadingInPlace { body, pending, .. } = state.as_mut().project()
+                else {
+                    unreachable!("the state was set just above");
+                };
+                return match reading.poll_read(cx, body, max) {
+                    Poll::Ready(read) => {
+                        let response = respond_read(parts, reading, request, head, None, read);
+                        state.set(State::Done);
+                        Poll::Ready(response)
+                    }
+                    Poll::Pending => {
+                        *pending = Some(Box::new(Pending {
+                            parts,
+                            reading,
+                            request,
+                            head,
+                        }));
+                        Poll::Pending
+                    }
+                };
+            }
+            let mut body = Box::pin(body);
+            match reading.poll_read(cx, body.as_mut(), max) {
+                Poll::Ready(read) => Poll::Ready(respond_read(
+                    parts,
+                    reading,
+                    request,
+                    head,
+                    Some(body),
+                    read,
+                )),
+                Poll::Pending => {
+                    let pending = Box::new(Pending {
                         parts,
                         reading,
                         request,
                         head,
-                    }),
-                ),
+                    });
+                    state.set(State::Reading {
+                        reading: Some((body, pending)),
+                    });
+                    Poll::Pending
+                }
             }
         }
     }
@@ -388,7 +449,7 @@ fn respond_read<B: Body>(
     reading: Reading,
     request: RequestFacts,
     head: HeadFacts,
-    body: Pin<Box<B>>,
+    body: Option<Pin<Box<B>>>,
     read: BodyRead<B::Error>,
 ) -> Response<ConditionalBody<B>> {
     let HeadFacts {
@@ -398,12 +459,15 @@ fn respond_read<B: Body>(
     } = head;
     let is_head = request.is_head;
     let record_outcomes = request.config.record_outcomes;
+    let over_limit = matches!(read, BodyRead::OverLimit);
     let rest = match read {
         BodyRead::Ended => {
             drop(body);
             Rest::Done
         }
-        BodyRead::OverLimit => Rest::Inner(body),
+        // The rest goes out unread, from a boxed body; one read in place
+        // stated a length within the limit and broke its word: it is cut.
+        BodyRead::OverLimit => body.map_or(Rest::Done, Rest::Inner),
         BodyRead::Failed(error) => {
             drop(body);
             let response = respond::failed(parts, reading.into_held(), error);
@@ -413,7 +477,7 @@ fn respond_read<B: Body>(
         }
     };
     let empty_head = is_head && reading.read_len() == 0;
-    if matches!(rest, Rest::Inner(_)) || empty_head {
+    if over_limit || empty_head {
         // Not hashed: the body outgrew the limit (it goes out without an
         // entity-tag, after what was read), or it is an answer to a HEAD
         // known to be empty (as planned). Only the handler's `Last-Modified`

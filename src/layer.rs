@@ -71,7 +71,12 @@ impl<L> ConditionalLayer<L> {
     ///
     /// A body that announces more (by its size hint or `Content-Length`) is
     /// streamed at once; one that turns out longer while it is read is sent
-    /// on, whole and unchanged, without an `ETag`.
+    /// on, whole and unchanged, without an `ETag`. The one exception is a
+    /// body whose size hint states its exact length, within the limit (any
+    /// body in memory): it is read where it is, without boxing it, and if it
+    /// breaks its word and sends more than the limit, it is cut after the
+    /// chunk that crossed it, without an `ETag` (hyper would have cut it at
+    /// the length it stated).
     ///
     /// What a request holds while its body is read stays within this limit,
     /// plus the chunk that crossed it, plus 16 KiB, whatever the chunk sizes:

@@ -132,7 +132,7 @@ impl Reading {
     pub(crate) fn poll_read<B>(
         &mut self,
         cx: &mut Context<'_>,
-        body: &mut Pin<Box<B>>,
+        mut body: Pin<&mut B>,
         max: usize,
     ) -> Poll<BodyRead<B::Error>>
     where
@@ -396,7 +396,7 @@ mod tests {
     {
         let mut reading = Reading::default();
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match reading.poll_read(&mut cx, body, max) {
+        match reading.poll_read(&mut cx, body.as_mut(), max) {
             Poll::Ready(read) => (reading, read),
             Poll::Pending => panic!("a ready body was not read in one poll"),
         }
@@ -495,7 +495,7 @@ mod tests {
         let mut reading = Reading::default();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let read = loop {
-            if let Poll::Ready(read) = reading.poll_read(&mut cx, &mut body, usize::MAX) {
+            if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), usize::MAX) {
                 break read;
             }
         };
@@ -519,7 +519,7 @@ mod tests {
         let mut reading = Reading::default();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let read = loop {
-            if let Poll::Ready(read) = reading.poll_read(&mut cx, &mut body, max) {
+            if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), max) {
                 break read;
             }
         };
@@ -558,7 +558,7 @@ mod tests {
         let mut reading = Reading::default();
         for _ in 0..3 {
             assert!(reading
-                .poll_read(&mut cx, &mut body, usize::MAX)
+                .poll_read(&mut cx, body.as_mut(), usize::MAX)
                 .is_pending());
         }
         // Each time it yields it asks to be polled again: it is not waiting.

@@ -393,6 +393,28 @@ async fn over_the_limit_found_while_reading_then_streams_the_rest() {
     assert!(rest.is_empty());
 }
 
+/// A body that states an exact length within the limit is read where it is
+/// (not boxed). One that breaks its word and sends more than the limit
+/// cannot go on unread from there: it is cut after the chunk that crossed
+/// the limit, untagged, and the response ends cleanly (a server would have
+/// cut it at the 10 bytes it stated). Within the limit, a lie costs nothing.
+#[tokio::test]
+async fn a_body_that_sends_more_than_it_stated_and_the_limit_is_cut_untagged() {
+    let (addr, _taps) = limited().await;
+    let within = http_get(addr, "/hinted/16/3/10").await;
+    assert_eq!(within.body, patterned(16));
+    assert_eq!(within.etag(), expected_etag(&patterned(16)));
+    let past = http_get(addr, "/hinted/100/7/10").await;
+    assert_eq!(past.status, StatusCode::OK);
+    assert!(!past.has("etag"), "{}", past.etag());
+    assert!(
+        past.body.len() > LIMIT && past.body.len() < 100,
+        "{}",
+        past.body.len()
+    );
+    assert!(patterned(100).starts_with(&past.body), "bytes differ");
+}
+
 /// A body announced over the limit (by Content-Length or by its size hint)
 /// is not read at all: its head and first chunk arrive at once.
 #[tokio::test]
