@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes};
-use http_body::{Body, SizeHint};
+use http_body::{Body, Frame, SizeHint};
 
 use crate::body::{into_bytes, Held};
 use crate::config::{Config, EtagPolicy, SMALL_BODY};
@@ -28,7 +28,11 @@ pub(crate) fn empty_body_etag(policy: EtagPolicy) -> EntityTag {
     EntityTag::from_hash(&EMPTY_BODY_HASH, policy)
 }
 
-/// How many frames one poll reads at most before it lets other tasks run.
+/// How many frames one poll reads at most before it lets other tasks run,
+/// besides those gathered into the buffer of a small body: each of those
+/// adds a byte to it at least, so there are at most a small body's worth
+/// ([`SMALL_BODY`]) of them in a whole body, and counting them would slow
+/// the most common loop.
 const FRAMES_PER_POLL: usize = 256;
 
 /// How the reading of a body stopped.
@@ -142,15 +146,14 @@ impl Reading {
         // While gathering, nothing is held: the gathered bytes are all read.
         let gather_limit = SMALL_BODY.min(max);
         let mut frames = 0;
+        // A frame the gathering loop below polled but could not take.
+        let mut carried = None;
         loop {
-            if frames == FRAMES_PER_POLL {
-                // A body of endless ready frames (empty ones cost no data,
-                // so the limit never stops them) must not hold the thread.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            frames += 1;
-            let frame = match ready!(body.as_mut().poll_frame(cx)) {
+            let polled = match carried.take() {
+                Some(frame) => Some(frame),
+                None => ready!(body.as_mut().poll_frame(cx)),
+            };
+            let frame = match polled {
                 Some(Ok(frame)) => frame,
                 Some(Err(error)) => {
                     self.hold_all_read();
@@ -158,8 +161,52 @@ impl Reading {
                 }
                 None => return Poll::Ready(BodyRead::Ended),
             };
-            let data = match frame.into_data() {
-                Ok(data) => data,
+            match frame.into_data() {
+                Ok(data) => {
+                    let len = data.remaining();
+                    // The common step of a body in small chunks, first, in a
+                    // loop of its own that keeps the buffer at hand. It is not
+                    // counted below: each such frame adds at least a byte to
+                    // a buffer of at most a small body, so a poll takes few
+                    // of them.
+                    if let Hashing::Gathered(gathered) = &mut self.hashing {
+                        if len != 0 && gathered.len() + len <= gather_limit {
+                            gather(gathered, data);
+                            carried = Some(loop {
+                                match ready!(body.as_mut().poll_frame(cx)) {
+                                    Some(Ok(frame)) => match frame.into_data() {
+                                        Ok(data) => {
+                                            let len = data.remaining();
+                                            if len != 0 && gathered.len() + len <= gather_limit {
+                                                gather(gathered, data);
+                                                continue;
+                                            }
+                                            break Ok(Frame::data(data));
+                                        }
+                                        Err(frame) => break Ok(frame),
+                                    },
+                                    Some(Err(error)) => break Err(error),
+                                    None => return Poll::Ready(BodyRead::Ended),
+                                }
+                            });
+                            continue;
+                        }
+                    }
+                    if len != 0 {
+                        let read = self.read_len();
+                        if read.saturating_add(len) > max {
+                            self.hold_all_read();
+                            self.held.push_data(into_bytes(data));
+                            return Poll::Ready(BodyRead::OverLimit);
+                        }
+                        if read == 0 {
+                            // The first chunk, maybe the only one: held as it came.
+                            self.held.push_data(into_bytes(data));
+                        } else {
+                            self.take_chunk(data, read, || body.size_hint());
+                        }
+                    }
+                }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         // Trailers end a body (RFC 9110 §6.5): nothing after
@@ -167,32 +214,15 @@ impl Reading {
                         self.held.push_trailers(trailers);
                         return Poll::Ready(BodyRead::Ended);
                     }
-                    continue;
-                }
-            };
-            let len = data.remaining();
-            if len == 0 {
-                continue;
-            }
-            // The common step of a body in small chunks, first.
-            if let Hashing::Gathered(gathered) = &mut self.hashing {
-                if gathered.len() + len <= gather_limit {
-                    gather(gathered, data);
-                    continue;
                 }
             }
-            let read = self.read_len();
-            if read.saturating_add(len) > max {
-                self.hold_all_read();
-                self.held.push_data(into_bytes(data));
-                return Poll::Ready(BodyRead::OverLimit);
+            frames += 1;
+            if frames == FRAMES_PER_POLL {
+                // A body of endless ready frames (empty ones cost no data,
+                // so the limit never stops them) must not hold the thread.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
-            if read == 0 {
-                // The first chunk, maybe the only one: held as it came.
-                self.held.push_data(into_bytes(data));
-                continue;
-            }
-            self.take_chunk(data, read, || body.size_hint());
         }
     }
 
@@ -563,6 +593,46 @@ mod tests {
         }
         // Each time it yields it asks to be polled again: it is not waiting.
         assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    /// Endless one-byte frames: gathered (uncounted) up to a small body,
+    /// then counted, so each poll still ends, having read a bounded amount.
+    struct EndlessBytes;
+
+    impl Body for EndlessBytes {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"z")))))
+        }
+    }
+
+    #[test]
+    fn a_poll_of_endless_small_chunks_reads_a_bounded_amount_then_yields() {
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut body = Box::pin(EndlessBytes);
+        let mut reading = Reading::default();
+        let mut before = 0;
+        for poll in 1..=4 {
+            assert!(reading
+                .poll_read(&mut cx, body.as_mut(), usize::MAX)
+                .is_pending());
+            let read = reading.read_len();
+            assert!(read > before, "poll {poll} read nothing");
+            assert!(
+                read - before <= SMALL_BODY + FRAMES_PER_POLL,
+                "poll {poll} read {} bytes",
+                read - before
+            );
+            before = read;
+        }
+        assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
     #[derive(Default)]
