@@ -554,7 +554,7 @@ pub(crate) fn field_matches<'a>(
 /// Whether `line` is exactly one entity-tag, with nothing around it, that
 /// matches `current` the given way.
 #[inline]
-fn is_exactly(line: &[u8], current: &TagRef<'_>, comparison: Comparison) -> bool {
+pub(crate) fn is_exactly(line: &[u8], current: &TagRef<'_>, comparison: Comparison) -> bool {
     let (weak, quoted) = match line {
         [b'W', b'/', rest @ ..] => (true, rest),
         rest => (false, rest),

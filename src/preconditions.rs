@@ -454,6 +454,21 @@ impl Preconditions {
         self.evaluate_current(method, current)
     }
 
+    /// The `If-None-Match` line, when it is the request's one line of it, a
+    /// short one, and no `If-Match` or `If-Unmodified-Since` comes first in
+    /// the evaluation (§13.2.2; `If-Modified-Since` is ignored beside it):
+    /// a browser's or a cache's revalidation, which a match decides at once.
+    #[inline(always)]
+    pub(crate) fn sole_if_none_match(&self) -> Option<&[u8]> {
+        if !self.if_match.is_empty()
+            || self.if_unmodified_since.is_some()
+            || !self.if_none_match.lines.is_empty()
+        {
+            return None;
+        }
+        self.if_none_match.short.as_ref().map(ShortLine::as_bytes)
+    }
+
     /// [`evaluate`](Self::evaluate) with the current validators borrowed, as
     /// read from a response's header; `None` when there is no current
     /// representation.
