@@ -386,7 +386,7 @@ impl Preconditions {
             || *name == IF_UNMODIFIED_SINCE
     }
 
-    /// Boxed, or `None` when empty.
+    /// These preconditions, or `None` when empty.
     pub(crate) fn non_empty(self) -> Option<Self> {
         (!self.is_empty()).then_some(self)
     }
