@@ -635,6 +635,47 @@ mod tests {
         assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
+    /// Three small chunks (the third is taken in the gathering loop), then
+    /// endless empty frames.
+    struct GatheredThenEmpty(usize);
+
+    impl Body for GatheredThenEmpty {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.0 += 1;
+            let data = if self.0 <= 3 {
+                Bytes::from_static(b"ab")
+            } else {
+                Bytes::new()
+            };
+            Poll::Ready(Some(Ok(Frame::data(data))))
+        }
+    }
+
+    /// Empty frames count against the budget in the gathering loop too.
+    #[test]
+    fn empty_frames_while_gathering_still_yield() {
+        let woken = std::sync::Arc::new(Woken::default());
+        let waker = std::task::Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut body = Box::pin(GatheredThenEmpty(0));
+        let mut reading = Reading::default();
+        for _ in 0..3 {
+            assert!(reading
+                .poll_read(&mut cx, body.as_mut(), usize::MAX)
+                .is_pending());
+        }
+        assert_eq!(reading.read_len(), 6);
+        assert!(matches!(reading.hashing, Hashing::Gathered(_)));
+        assert!(body.0 <= 3 + 3 * (FRAMES_PER_POLL + 1), "{} frames", body.0);
+        assert_eq!(woken.0.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
     #[derive(Default)]
     struct Woken(std::sync::atomic::AtomicUsize);
 
