@@ -784,6 +784,8 @@ mod tests {
             Some("*"),
             Some(" \"abc\""),
             Some("\"ab\""),
+            // Longer than the lines kept short: never the shortcut.
+            Some("\"abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc\""),
         ];
         let others: [&[(&'static str, &'static str)]; 6] = [
             &[],
@@ -793,7 +795,12 @@ mod tests {
             &[("if-modified-since", date)],
             &[("if-none-match", "\"q\"")],
         ];
-        for tag in ["\"abc\"", "W/\"abc\"", "\"abd\""] {
+        for tag in [
+            "\"abc\"",
+            "W/\"abc\"",
+            "\"abd\"",
+            "\"abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc\"",
+        ] {
             let etag: EntityTag = tag.parse().unwrap();
             for line in inm {
                 for more in others {
@@ -805,6 +812,27 @@ mod tests {
                         headers.append(*name, HeaderValue::from_static(value));
                     }
                     let preconditions = Preconditions::from_headers(&headers);
+                    // The shortcut is taken exactly where it may be.
+                    let lines: Vec<&str> = line
+                        .into_iter()
+                        .chain(
+                            more.iter()
+                                .filter(|(n, _)| *n == "if-none-match")
+                                .map(|(_, v)| *v),
+                        )
+                        .collect();
+                    let first = more
+                        .iter()
+                        .any(|(n, _)| *n == "if-match" || *n == "if-unmodified-since");
+                    let expected = match lines[..] {
+                        [only] if !first && only.len() <= 46 => Some(only.as_bytes()),
+                        _ => None,
+                    };
+                    assert_eq!(
+                        preconditions.sole_if_none_match(),
+                        expected,
+                        "{line:?} and {more:?}"
+                    );
                     let current = || Current {
                         etag: Some(etag.as_ref()),
                         last_modified: Some(t0),
