@@ -349,9 +349,10 @@ where
             // A body that states its exact length (one in memory, as most
             // are) is read where it will stay: the plan reads none that
             // states more than the limit, so it is read whole. (One that
-            // breaks its word and sends more than the limit is cut there,
-            // untagged: it cannot go on unread from where it is. A server
-            // would have cut it at the length it stated.)
+            // breaks its word and sends more than the limit is cut after the
+            // chunk that crossed it, untagged: it cannot go on unread from
+            // where it is. Without the layer, hyper would send the length it
+            // stated and no more.)
             if body.size_hint().exact().is_some() {
                 state.set(State::ReadingInPlace {
                     body,

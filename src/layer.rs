@@ -73,10 +73,13 @@ impl<L> ConditionalLayer<L> {
     /// streamed at once; one that turns out longer while it is read is sent
     /// on, whole and unchanged, without an `ETag`. The one exception is a
     /// body whose size hint states its exact length, within the limit (any
-    /// body in memory): it is read where it is, without boxing it, and if it
-    /// breaks its word and sends more than the limit, it is cut after the
-    /// chunk that crossed it, without an `ETag` (hyper would have cut it at
-    /// the length it stated).
+    /// body in memory): it is read where it is, without boxing it. One that
+    /// breaks its word and sends more than the limit cannot go on from
+    /// there: it is cut after the chunk that crossed the limit and sent,
+    /// without an `ETag`, as a whole response of that length, which a client
+    /// cannot tell from a complete one. (Without the layer, hyper would send
+    /// the length it stated and no more; a body that sends more than it
+    /// stated but stays within the limit goes out whole.)
     ///
     /// What a request holds while its body is read stays within this limit,
     /// plus the chunk that crossed it, plus 16 KiB, whatever the chunk sizes:

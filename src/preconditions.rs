@@ -4,6 +4,7 @@
 //! resource and says what the response must be. No I/O, no allocation beyond
 //! keeping the condition fields, linear in their length.
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
@@ -211,10 +212,19 @@ pub struct Preconditions {
 /// `HeaderValue` is cloned or dropped for it (a shared count changed twice,
 /// or for a value made from a string an allocation and a free); a longer
 /// first line, and every line after the first, are cloned.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 struct FieldLines {
     short: Option<ShortLine>,
     lines: Vec<HeaderValue>,
+}
+
+/// The lines as text, as a `HeaderValue` shows itself, however each is kept.
+impl fmt::Debug for FieldLines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(String::from_utf8_lossy))
+            .finish()
+    }
 }
 
 /// The longest line [`FieldLines`] copies: the tags of this crate (at most
@@ -222,7 +232,7 @@ struct FieldLines {
 const SHORT_LINE: usize = 46;
 
 /// A short first line, copied.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct ShortLine {
     len: u8,
     bytes: [u8; SHORT_LINE],
@@ -617,6 +627,22 @@ mod tests {
             pre.evaluate(&Method::GET, Some(&current("\"a\""))),
             NotModified
         );
+    }
+
+    /// The lines show as text, however they are kept.
+    #[test]
+    fn preconditions_debug_shows_the_lines() {
+        let long = format!("\"{}\"", "b".repeat(60));
+        let pre = request(&[("if-none-match", "\"abc\""), ("if-none-match", &long)]);
+        let shown = format!("{pre:?}");
+        assert!(
+            shown.contains(&format!(
+                "if_none_match: [\"\\\"abc\\\"\", \"\\\"{}\\\"\"]",
+                "b".repeat(60)
+            )),
+            "{shown}"
+        );
+        assert!(shown.contains("if_match: []"), "{shown}");
     }
 
     /// A line is copied when it is short and the first; any other is kept

@@ -396,8 +396,9 @@ async fn over_the_limit_found_while_reading_then_streams_the_rest() {
 /// A body that states an exact length within the limit is read where it is
 /// (not boxed). One that breaks its word and sends more than the limit
 /// cannot go on unread from there: it is cut after the chunk that crossed
-/// the limit, untagged, and the response ends cleanly (a server would have
-/// cut it at the 10 bytes it stated). Within the limit, a lie costs nothing.
+/// the limit, untagged, and the response ends as if complete (without the
+/// layer, hyper would send the 10 bytes it stated and no more). Within the
+/// limit, a lie costs nothing.
 #[tokio::test]
 async fn a_body_that_sends_more_than_it_stated_and_the_limit_is_cut_untagged() {
     let (addr, _taps) = limited().await;
