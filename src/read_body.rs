@@ -491,6 +491,46 @@ mod tests {
         assert_eq!(held.only_chunk().map(|b| &b[..]), Some(&b"abcdef"[..]));
     }
 
+    /// Small chunks up to a small body in all go out as one frame; past it,
+    /// no held chunk is longer than a small body: the gathering buffer never
+    /// grows past it.
+    #[tokio::test]
+    async fn gathering_stops_at_a_small_body() {
+        for (len, piece) in [
+            (SMALL_BODY, 256),
+            (SMALL_BODY, 3),
+            // A full buffer, then one byte more.
+            (SMALL_BODY + 1, 2),
+            (90_000, 3000),
+            (40_000, 7),
+        ] {
+            let whole: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let pieces: Vec<&[u8]> = whole.chunks(piece).collect();
+            let mut body = chunked(&pieces);
+            let mut reading = Reading::default();
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let read = loop {
+                if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), usize::MAX) {
+                    break read;
+                }
+            };
+            assert!(matches!(read, BodyRead::Ended));
+            let (held, etag, _) = reading.finish(&config(usize::MAX));
+            assert_eq!(etag, EntityTag::from_content(&whole), "{len}/{piece}");
+            if len <= SMALL_BODY {
+                assert_eq!(held.chunk_count(), 1, "{len}/{piece}");
+            }
+            for chunk in held.chunks() {
+                assert!(
+                    chunk.len() <= SMALL_BODY,
+                    "{len}/{piece}: a chunk of {}",
+                    chunk.len()
+                );
+            }
+            assert_eq!(replayed(held).await, whole, "{len}/{piece}");
+        }
+    }
+
     #[tokio::test]
     async fn a_body_over_the_limit_stops_with_what_was_read_held() {
         for max in [0, 1, 5, 6, SMALL_BODY] {
