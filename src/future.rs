@@ -127,6 +127,23 @@ struct Pending {
     head: HeadFacts,
 }
 
+impl Pending {
+    /// The response, once the body waited for was read as far as it will be.
+    fn respond<B: Body>(
+        self: Box<Self>,
+        body: Option<Pin<Box<B>>>,
+        read: BodyRead<B::Error>,
+    ) -> Response<ConditionalBody<B>> {
+        let Pending {
+            parts,
+            reading,
+            request,
+            head,
+        } = *self;
+        respond_read(parts, reading, request, head, body, read)
+    }
+}
+
 /// What the plan learnt of the response's head, for after the body is read.
 #[derive(Clone, Copy)]
 struct HeadFacts {
@@ -236,13 +253,8 @@ where
                 let waiting = pending.as_mut().expect("polled after completion");
                 let max = waiting.request.config.max_hashed_body_size;
                 let read = ready!(waiting.reading.poll_read(cx, body, max));
-                let Pending {
-                    parts,
-                    reading,
-                    request,
-                    head,
-                } = *pending.take().expect("checked above");
-                let response = respond_read(parts, reading, request, head, None, read);
+                let waited = pending.take().expect("checked above");
+                let response = waited.respond(None, read);
                 state.set(State::Done);
                 Poll::Ready(Ok(response))
             }
@@ -250,22 +262,9 @@ where
                 let (body, pending) = reading.as_mut().expect("polled after completion");
                 let max = pending.request.config.max_hashed_body_size;
                 let read = ready!(pending.reading.poll_read(cx, body.as_mut(), max));
-                let (body, pending) = reading.take().expect("checked above");
+                let (body, waited) = reading.take().expect("checked above");
                 state.set(State::Done);
-                let Pending {
-                    parts,
-                    reading,
-                    request,
-                    head,
-                } = *pending;
-                Poll::Ready(Ok(respond_read(
-                    parts,
-                    reading,
-                    request,
-                    head,
-                    Some(body),
-                    read,
-                )))
+                Poll::Ready(Ok(waited.respond(Some(body), read)))
             }
             StateProj::Done => panic!("ResponseFuture polled after completion"),
         }

@@ -432,6 +432,22 @@ mod tests {
         }
     }
 
+    /// Reads a ready body to its end, however many polls that takes (a
+    /// poll yields after a bounded number of frames).
+    fn read_polling<B>(body: &mut Pin<Box<B>>, max: usize) -> (Reading, BodyRead<B::Error>)
+    where
+        B: Body,
+        B::Data: Buf,
+    {
+        let mut reading = Reading::default();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), max) {
+                return (reading, read);
+            }
+        }
+    }
+
     async fn replayed(held: Held) -> Vec<u8> {
         let body: crate::ConditionalBody<http_body_util::Empty<Bytes>> =
             crate::ConditionalBody::replay(held, crate::body::Rest::Done);
@@ -507,13 +523,7 @@ mod tests {
             let whole: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let pieces: Vec<&[u8]> = whole.chunks(piece).collect();
             let mut body = chunked(&pieces);
-            let mut reading = Reading::default();
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            let read = loop {
-                if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), usize::MAX) {
-                    break read;
-                }
-            };
+            let (reading, read) = read_polling(&mut body, usize::MAX);
             assert!(matches!(read, BodyRead::Ended));
             let (held, etag, _) = reading.finish(&config(usize::MAX));
             assert_eq!(etag, EntityTag::from_content(&whole), "{len}/{piece}");
@@ -562,13 +572,7 @@ mod tests {
         let whole = vec![b'z'; 4 * SMALL_BODY + 3];
         let pieces: Vec<&[u8]> = whole.chunks(1).collect();
         let mut body = chunked(&pieces);
-        let mut reading = Reading::default();
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let read = loop {
-            if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), usize::MAX) {
-                break read;
-            }
-        };
+        let (reading, read) = read_polling(&mut body, usize::MAX);
         assert!(matches!(read, BodyRead::Ended));
         let (held, etag, _) = reading.finish(&config(usize::MAX));
         assert_eq!(etag, EntityTag::from_content(&whole));
@@ -586,13 +590,7 @@ mod tests {
         let pieces: Vec<&[u8]> = whole.chunks(100).collect();
         let max = 2 * SMALL_BODY + 50;
         let mut body = chunked(&pieces);
-        let mut reading = Reading::default();
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let read = loop {
-            if let Poll::Ready(read) = reading.poll_read(&mut cx, body.as_mut(), max) {
-                break read;
-            }
-        };
+        let (reading, read) = read_polling(&mut body, max);
         assert!(matches!(read, BodyRead::OverLimit));
         let read_len = reading.read_len();
         assert!(read_len > max && read_len <= max + 100, "{read_len}");
@@ -604,8 +602,8 @@ mod tests {
         assert_eq!(all, whole);
     }
 
-    /// A body that is never done: an empty data frame, ready, every time.
-    struct Endless;
+    /// A body that is never done: the same data frame, ready, every time.
+    struct Endless(&'static [u8]);
 
     impl Body for Endless {
         type Data = Bytes;
@@ -615,7 +613,7 @@ mod tests {
             self: Pin<&mut Self>,
             _: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(self.0)))))
         }
     }
 
@@ -624,7 +622,7 @@ mod tests {
         let woken = std::sync::Arc::new(Woken::default());
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut body = Box::pin(Endless);
+        let mut body = Box::pin(Endless(b""));
         let mut reading = Reading::default();
         for _ in 0..3 {
             assert!(reading
@@ -637,26 +635,12 @@ mod tests {
 
     /// Endless one-byte frames: gathered (uncounted) up to a small body,
     /// then counted, so each poll still ends, having read a bounded amount.
-    struct EndlessBytes;
-
-    impl Body for EndlessBytes {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"z")))))
-        }
-    }
-
     #[test]
     fn a_poll_of_endless_small_chunks_reads_a_bounded_amount_then_yields() {
         let woken = std::sync::Arc::new(Woken::default());
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut body = Box::pin(EndlessBytes);
+        let mut body = Box::pin(Endless(b"z"));
         let mut reading = Reading::default();
         let mut before = 0;
         for poll in 1..=4 {
