@@ -288,5 +288,6 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::eligibility::fuzzing as response_fields;
+    pub use crate::partial_content::fuzzing as partial_content;
     pub use crate::range::fuzzing as range;
 }

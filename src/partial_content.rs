@@ -247,3 +247,55 @@ fn push_slices<'a>(
         offset = chunk_end;
     }
 }
+
+/// The builder for the fuzz targets in `fuzz/`, which see only the public
+/// API: plain types over this module's, compiled only with `--cfg fuzzing`
+/// (as `cargo fuzz` builds), never part of the crate's API.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use bytes::Bytes;
+    use http::HeaderValue;
+
+    use crate::EntityTag;
+
+    /// The answer [`respond`] builds.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Response {
+        /// The `200` unchanged.
+        Full,
+        /// A `416` with this `Content-Range`.
+        NotSatisfiable(HeaderValue),
+        /// A one-part `206`: `Content-Range`, pieces, `Content-Length`.
+        Single(HeaderValue, Vec<Bytes>, u64),
+        /// A multipart `206`: `Content-Type`, pieces, `Content-Length`.
+        Multipart(HeaderValue, Vec<Bytes>, u64),
+    }
+
+    /// Parses the field lines and answers from `chunks`, with the boundary
+    /// made from `tag`; `None` when the field is to be ignored.
+    pub fn respond(
+        lines: &[HeaderValue],
+        chunks: &[Bytes],
+        content_type: Option<&HeaderValue>,
+        tag: &EntityTag,
+    ) -> Option<Response> {
+        let set = crate::range::RangeSet::from_lines(lines)?;
+        let boundary = super::Boundary::for_content_tag(tag);
+        Some(
+            match super::respond(&set, chunks, content_type, &boundary) {
+                super::RangeResponse::Full => Response::Full,
+                super::RangeResponse::NotSatisfiable { content_range } => {
+                    Response::NotSatisfiable(content_range)
+                }
+                super::RangeResponse::Partial(partial) => match partial.kind {
+                    super::PartialKind::Single { content_range } => {
+                        Response::Single(content_range, partial.pieces, partial.length)
+                    }
+                    super::PartialKind::Multipart { content_type } => {
+                        Response::Multipart(content_type, partial.pieces, partial.length)
+                    }
+                },
+            },
+        )
+    }
+}

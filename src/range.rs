@@ -423,7 +423,6 @@ fn whole_seconds(time: SystemTime) -> Option<u64> {
 pub mod fuzzing {
     use std::time::SystemTime;
 
-    use bytes::Bytes;
     use http::HeaderValue;
 
     use crate::EntityTag;
@@ -449,19 +448,6 @@ pub mod fuzzing {
         Unsatisfiable,
         /// Inclusive `(first, last)` pairs, in the order sent.
         Ranges(Vec<(u64, u64)>),
-    }
-
-    /// The answer [`respond`] builds.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub enum Response {
-        /// The `200` unchanged.
-        Full,
-        /// A `416` with this `Content-Range`.
-        NotSatisfiable(HeaderValue),
-        /// A one-part `206`: `Content-Range`, pieces, `Content-Length`.
-        Single(HeaderValue, Vec<Bytes>, u64),
-        /// A multipart `206`: `Content-Type`, pieces, `Content-Length`.
-        Multipart(HeaderValue, Vec<Bytes>, u64),
     }
 
     /// Parses one `Range` field line; `None` when it is to be ignored.
@@ -491,34 +477,6 @@ pub mod fuzzing {
                 Selected::Ranges(ranges.iter().map(|r| (r.first(), r.last())).collect())
             }
         })
-    }
-
-    /// Parses the field lines and answers from `chunks`, with the boundary
-    /// made from `tag`; `None` when the field is to be ignored.
-    pub fn respond(
-        lines: &[HeaderValue],
-        chunks: &[Bytes],
-        content_type: Option<&HeaderValue>,
-        tag: &EntityTag,
-    ) -> Option<Response> {
-        let set = super::RangeSet::from_lines(lines)?;
-        let boundary = crate::partial_content::Boundary::for_content_tag(tag);
-        Some(
-            match crate::partial_content::respond(&set, chunks, content_type, &boundary) {
-                crate::partial_content::RangeResponse::Full => Response::Full,
-                crate::partial_content::RangeResponse::NotSatisfiable { content_range } => {
-                    Response::NotSatisfiable(content_range)
-                }
-                crate::partial_content::RangeResponse::Partial(partial) => match partial.kind {
-                    crate::partial_content::PartialKind::Single { content_range } => {
-                        Response::Single(content_range, partial.pieces, partial.length)
-                    }
-                    crate::partial_content::PartialKind::Multipart { content_type } => {
-                        Response::Multipart(content_type, partial.pieces, partial.length)
-                    }
-                },
-            },
-        )
     }
 
     /// See `range::if_range_permits`.

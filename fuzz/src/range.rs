@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use http::HeaderValue;
-use tower_conditional::__fuzz::range::{self as crate_range, Response, Selected};
+use tower_conditional::__fuzz::partial_content::{self as crate_partial, Response};
+use tower_conditional::__fuzz::range::{self as crate_range, Selected};
 use tower_conditional::EntityTag;
 
 use crate::{format_date, header_lines, strict_single_tag, RFC_EXAMPLE_SECS};
@@ -545,7 +546,7 @@ pub fn check(input: &Input) {
     let tag = EntityTag::from_content(&data);
     let tag = if input.weak_tag { tag.into_weak() } else { tag };
 
-    let response = crate_range::respond(&values, &chunks, content_type.as_ref(), &tag);
+    let response = crate_partial::respond(&values, &chunks, content_type.as_ref(), &tag);
     // The model: a field is one line, or it is ignored.
     let model = match values.as_slice() {
         [only] => model_parse(only.as_bytes()),
