@@ -68,8 +68,9 @@ pin_project! {
         Inner { #[pin] future: F, request: Option<RequestFacts> },
         // Reading and hashing, where it is, a body that stated its exact
         // length within the limit (one in memory, as most are): it is read
-        // whole, so it need not move (or be boxed). The response is boxed
-        // here only while the body is waited for.
+        // to its end (or cut, should it break its word), never left to
+        // stream on, so it need not move (or be boxed). The response is
+        // boxed here only while the body is waited for.
         ReadingInPlace {
             #[pin]
             body: B,

@@ -175,6 +175,9 @@ where
             PassReason::Bypass
         } else {
             let facts = facts_without_lookup(&request, self.config);
+            // Two calls on purpose: only the HEAD asked for as a GET is made
+            // mutable, which costs a copy of the request; a GET moves into
+            // the inner service as it came.
             if facts.asks_for_get() {
                 let mut request = request;
                 future::ask_for_get(&mut request);
