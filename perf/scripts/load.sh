@@ -284,7 +284,9 @@ fi
 
 if [[ " $PARTS " == *" peers "* ]]; then
   echo "== peers: build (perf/peers, its own workspace and Cargo.lock)"
-  cargo build --release --manifest-path perf/peers/Cargo.toml --bins 2>&1 | tail -1
+  # Into the same target directory as load_target, where `serve` finds them
+  # (perf/peers is a workspace of its own, which would build into its own).
+  cargo build --release --manifest-path perf/peers/Cargo.toml --target-dir "$TARGET" --bins 2>&1 | tail -1
   PEERS_RAW="$OUT/peers-raw.tsv"
 
   # With two CPUs or more, every server runs on CPU 1 (one worker thread: tokio
