@@ -255,6 +255,7 @@ mod service;
 mod config;
 mod eligibility;
 mod entity_tag;
+mod entity_tag_list;
 mod not_modified;
 mod partial_content;
 mod plan;

@@ -16,7 +16,8 @@ use http_body::Body;
 
 use crate::config::{Bypass, Config, EtagPolicy, HeadRequests, LookupFailure};
 use crate::eligibility;
-use crate::entity_tag::{is_exactly, parse_tag, Comparison, EntityTag};
+use crate::entity_tag::{parse_tag, Comparison, EntityTag};
+use crate::entity_tag_list::is_exactly;
 use crate::lookup::ResourceState;
 use crate::outcome::PassReason;
 use crate::partial_content::{self, Boundary, PartialKind, RangeResponse};

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::entity_tag::{self, Comparison, EntityTag, TagRef};
+use crate::entity_tag::{Comparison, EntityTag, TagRef};
+use crate::entity_tag_list;
 
 /// The validators of the selected representation: what a precondition is
 /// compared against (RFC 9110 §8.8).
@@ -496,7 +497,12 @@ impl Preconditions {
 
         // Step 1: If-Match, strong comparison.
         if !self.if_match.is_empty() {
-            if !entity_tag::field_matches(self.if_match.iter(), exists, etag, Comparison::Strong) {
+            if !entity_tag_list::field_matches(
+                self.if_match.iter(),
+                exists,
+                etag,
+                Comparison::Strong,
+            ) {
                 return Evaluation::PreconditionFailed;
             }
         } else if let (Some(since), Some(modified)) = (self.if_unmodified_since, last_modified) {
@@ -510,8 +516,12 @@ impl Preconditions {
         let safe = is_get_or_head(method);
         // Step 3: If-None-Match, weak comparison.
         if !self.if_none_match.is_empty() {
-            if entity_tag::field_matches(self.if_none_match.iter(), exists, etag, Comparison::Weak)
-            {
+            if entity_tag_list::field_matches(
+                self.if_none_match.iter(),
+                exists,
+                etag,
+                Comparison::Weak,
+            ) {
                 return if safe {
                     Evaluation::NotModified
                 } else {
