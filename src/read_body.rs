@@ -170,25 +170,17 @@ impl Reading {
                     // a buffer of at most a small body, so a poll takes few
                     // of them.
                     if let Hashing::Gathered(gathered) = &mut self.hashing {
-                        if len != 0 && gathered.len() + len <= gather_limit {
+                        if takes(gathered, len, gather_limit) {
                             gather(gathered, data);
-                            carried = Some(loop {
-                                match ready!(body.as_mut().poll_frame(cx)) {
-                                    Some(Ok(frame)) => match frame.into_data() {
-                                        Ok(data) => {
-                                            let len = data.remaining();
-                                            if len != 0 && gathered.len() + len <= gather_limit {
-                                                gather(gathered, data);
-                                                continue;
-                                            }
-                                            break Ok(Frame::data(data));
-                                        }
-                                        Err(frame) => break Ok(frame),
-                                    },
-                                    Some(Err(error)) => break Err(error),
-                                    None => return Poll::Ready(BodyRead::Ended),
-                                }
-                            });
+                            match ready!(gather_following(
+                                gathered,
+                                body.as_mut(),
+                                cx,
+                                gather_limit
+                            )) {
+                                Some(frame) => carried = Some(frame),
+                                None => return Poll::Ready(BodyRead::Ended),
+                            }
                             continue;
                         }
                     }
@@ -329,6 +321,44 @@ impl Reading {
         self.held.push_data(start);
         hasher.take(&mut self.held, data);
         self.hashing = Hashing::Incremental(hasher);
+    }
+}
+
+/// A frame as a body yields it.
+type Polled<B> = Result<Frame<<B as Body>::Data>, <B as Body>::Error>;
+
+/// Whether a gathering buffer takes a chunk of `len` bytes: it must bring
+/// data (an empty frame counts against the poll's budget instead) and keep
+/// the buffer within `limit`, a small body at most.
+#[inline(always)]
+fn takes(gathered: &[u8], len: usize, limit: usize) -> bool {
+    len != 0 && gathered.len() + len <= limit
+}
+
+/// Gathers the frames that follow while the buffer takes them: the loop of
+/// a body in small chunks, with the buffer at hand. Ready with the first
+/// frame it could not take, or `None` at the end of the body.
+#[inline]
+fn gather_following<B>(
+    gathered: &mut Vec<u8>,
+    mut body: Pin<&mut B>,
+    cx: &mut Context<'_>,
+    limit: usize,
+) -> Poll<Option<Polled<B>>>
+where
+    B: Body,
+    B::Data: Buf,
+{
+    loop {
+        let frame = match ready!(body.as_mut().poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
+            other => return Poll::Ready(other),
+        };
+        match frame.into_data() {
+            Ok(data) if takes(gathered, data.remaining(), limit) => gather(gathered, data),
+            Ok(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+            Err(frame) => return Poll::Ready(Some(Ok(frame))),
+        }
     }
 }
 
