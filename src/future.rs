@@ -232,7 +232,8 @@ where
                 let passed = *passed;
                 state.set(State::Done);
                 if !outcome::observed(passed.record_outcomes) {
-                    // Nearly every response: returned as it came.
+                    // Nearly every response. Returned from here, not through
+                    // `outcome::record`, which would cost a copy of it.
                     return Poll::Ready(Ok(response.map(ConditionalBody::passthrough)));
                 }
                 let response = response.map(ConditionalBody::passthrough);
@@ -348,11 +349,8 @@ where
             let max = request.config.max_hashed_body_size;
             // A body that states its exact length (one in memory, as most
             // are) is read where it will stay: the plan reads none that
-            // states more than the limit, so it is read whole. (One that
-            // breaks its word and sends more than the limit is cut after the
-            // chunk that crossed it, untagged: it cannot go on unread from
-            // where it is. Without the layer, hyper would send the length it
-            // stated and no more.)
+            // states more than the limit, so it is read whole, or cut should
+            // it break its word (see `respond_read`).
             if body.size_hint().exact().is_some() {
                 state.set(State::ReadingInPlace {
                     body,
@@ -466,8 +464,10 @@ fn respond_read<B: Body>(
             drop(body);
             Rest::Done
         }
-        // The rest goes out unread, from a boxed body; one read in place
-        // stated a length within the limit and broke its word: it is cut.
+        // The rest goes out unread, from a boxed body. One read in place
+        // stated a length within the limit and broke its word: it cannot go
+        // on from where it is, so it is cut, untagged (without the layer,
+        // hyper would send the length it stated and no more).
         BodyRead::OverLimit => body.map_or(Rest::Done, Rest::Inner),
         BodyRead::Failed(error) => {
             drop(body);

@@ -53,12 +53,12 @@ pub(crate) struct Conditions {
 
 impl Conditions {
     /// Reads the fields [`fields_present`] found, into a box allocated
-    /// first: the preconditions (160 bytes) are then written where they stay
-    /// instead of being moved there. `None` when none of the fields was
-    /// valid after all.
+    /// first: the preconditions, most of its size, are then written where
+    /// they stay instead of being moved there. `None` when none of the
+    /// fields was valid after all.
     fn read(headers: &HeaderMap, has_preconditions: bool, reads_range: bool) -> Option<Box<Self>> {
         // `Box::default` writes the empty fields in place; `Box::new` would
-        // build them on the stack and copy all 272 bytes.
+        // build them on the stack and copy the whole struct.
         let mut conditions = Box::<Self>::default();
         // Each field is written only when read: an assignment would drop
         // the `None` it replaces, which costs a call.
