@@ -8,6 +8,9 @@ use crate::preconditions::Validators;
 /// How many header names a 304 drops.
 const DROPPED: usize = 8;
 
+// `remove_body_fields` keeps one bit per name in a `u8`.
+const _: () = assert!(DROPPED <= u8::BITS as usize);
+
 /// Representation metadata and framing that describe a body a 304 does not
 /// have (RFC 9110 §15.4.5): dropped. Everything else, in particular ETag,
 /// Cache-Control, Content-Location, Date, Expires, Vary, Last-Modified and

@@ -185,10 +185,7 @@ where
             }
             return ResponseFuture::watch(self.inner.call(request), facts);
         };
-        ResponseFuture::passthrough(
-            self.inner.call(request),
-            Passed::because(reason, &self.config),
-        )
+        pass_through(&mut self.inner, request, &self.config, reason)
     }
 }
 
