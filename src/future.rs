@@ -256,9 +256,8 @@ where
                 let max = waiting.request.config.max_hashed_body_size;
                 let read = ready!(waiting.reading.poll_read(cx, body, max));
                 let waited = pending.take().expect("checked above");
-                let response = waited.respond(None, read);
                 state.set(State::Done);
-                Poll::Ready(Ok(response))
+                Poll::Ready(Ok(waited.respond(None, read)))
             }
             StateProj::Reading { reading } => {
                 let (body, pending) = reading.as_mut().expect("polled after completion");
@@ -362,9 +361,11 @@ where
                 };
                 return match reading.poll_read(cx, body, max) {
                     Poll::Ready(read) => {
-                        let response = respond_read(parts, reading, request, head, None, read);
+                        // Read to its end or cut, the body is not part of
+                        // the answer: it goes first, and the answer is built
+                        // where it is returned.
                         state.set(State::Done);
-                        Poll::Ready(response)
+                        Poll::Ready(respond_read(parts, reading, request, head, None, read))
                     }
                     Poll::Pending => {
                         *pending = Some(Box::new(Pending {
@@ -537,7 +538,14 @@ fn respond_hashed<B: Body>(
             respond::accept_ranges(&mut parts.headers);
         }
         parts.headers.insert(ETAG, HeaderValue::from(etag));
-        let response = respond::send(parts, Outgoing::Read(held, Rest::Done), request.is_head);
+        let body = Outgoing::Read(held, Rest::Done);
+        if !outcome::observed(record_outcomes) {
+            // Built where it is returned: through `outcome::record`, whose
+            // recording branch borrows it, it would be copied (some 200
+            // bytes).
+            return respond::send(parts, body, request.is_head);
+        }
+        let response = respond::send(parts, body, request.is_head);
         return outcome::record(response, record_outcomes, |_| Outcome {
             remembered,
             ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Body)
