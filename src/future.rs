@@ -246,9 +246,6 @@ where
             StateProj::Inner { future, request } => {
                 let response = ready!(future.poll(cx))?;
                 let request = request.take().expect("polled after completion");
-                // The inner future is finished: what it holds (a permit, a
-                // span) goes before the body is read.
-                state.set(State::Done);
                 on_response(state, response, request, cx).map(Ok)
             }
             StateProj::ReadingInPlace { body, pending } => {
@@ -273,8 +270,9 @@ where
 }
 
 /// Carries out the plan for the inner response to a GET or HEAD, reading its
-/// body at once when it is in memory already, as most are; `state` is
-/// `Done`, and holds the body and the response while the body is waited for.
+/// body at once when it is in memory already, as most are. `state` is the
+/// finished `Inner`: it becomes `Done`, or holds the body and the response
+/// while the body is waited for.
 fn on_response<F, B>(
     mut state: Pin<&mut State<F, B>>,
     response: Response<B>,
@@ -287,6 +285,12 @@ where
 {
     let (mut parts, body) = response.into_parts();
     let plan = plan::plan(&parts, &body, &request);
+    let in_place = matches!(plan, Plan::Read { .. }) && body.size_hint().exact().is_some();
+    if !in_place {
+        // What the finished inner future holds (a permit, a span) goes
+        // before the body is read; a body read in place takes its state.
+        state.set(State::Done);
+    }
     let record_outcomes = request.config.record_outcomes;
     if let Plan::PassOn(reason) = plan {
         let response = respond::send(parts, Outgoing::Unread(body), request.is_head);
@@ -350,7 +354,7 @@ where
             // are) is read where it will stay: the plan reads none that
             // states more than the limit, so it is read whole, or cut should
             // it break its word (see `respond_read`).
-            if body.size_hint().exact().is_some() {
+            if in_place {
                 state.set(State::ReadingInPlace {
                     body,
                     pending: None,
