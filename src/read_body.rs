@@ -194,6 +194,11 @@ impl Reading {
                         if read == 0 {
                             // The first chunk, maybe the only one: held as it came.
                             self.held.push_data(into_bytes(data));
+                            if body.is_end_stream() {
+                                // A body in memory says so after its one
+                                // chunk: no poll for the end it announced.
+                                return Poll::Ready(BodyRead::Ended);
+                            }
                         } else {
                             self.take_chunk(data, read, || body.size_hint());
                         }
