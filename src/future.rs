@@ -141,7 +141,7 @@ impl Pending {
             request,
             head,
         } = *self;
-        respond_read(parts, reading, request, head, body, read)
+        respond_read(parts, reading, &request, head, body, read)
     }
 }
 
@@ -369,7 +369,7 @@ where
                         // the answer: it goes first, and the answer is built
                         // where it is returned.
                         state.set(State::Done);
-                        Poll::Ready(respond_read(parts, reading, request, head, None, read))
+                        Poll::Ready(respond_read(parts, reading, &request, head, None, read))
                     }
                     Poll::Pending => {
                         *pending = Some(Box::new(Pending {
@@ -387,7 +387,7 @@ where
                 Poll::Ready(read) => Poll::Ready(respond_read(
                     parts,
                     reading,
-                    request,
+                    &request,
                     head,
                     Some(body),
                     read,
@@ -451,7 +451,7 @@ fn unhashed_outcome<B>(
 fn respond_read<B: Body>(
     mut parts: response::Parts,
     reading: Reading,
-    request: RequestFacts,
+    request: &RequestFacts,
     head: HeadFacts,
     body: Option<Pin<Box<B>>>,
     read: BodyRead<B::Error>,
@@ -508,7 +508,7 @@ fn respond_read<B: Body>(
                 unhashed_outcome(response, None, unhashed, validators, None)
             });
         }
-        let evaluation = plan::evaluate_unhashed(last_modified, &request);
+        let evaluation = plan::evaluate_unhashed(last_modified, request);
         // Over the limit, the length is not known (the rest is unread).
         let length = empty_head.then_some(0);
         let body = Outgoing::Read(reading.into_held(), rest);
@@ -520,7 +520,7 @@ fn respond_read<B: Body>(
     }
     let (held, etag, remembered) = reading.finish(&request.config);
     respond::state_length(&mut parts.headers, &held, has_content_length, is_head);
-    respond_hashed(parts, held, (etag, remembered), last_modified, &request)
+    respond_hashed(parts, held, (etag, remembered), last_modified, request)
 }
 
 /// The whole body was read and hashed (`tagged`: its tag, and whether it
