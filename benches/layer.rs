@@ -487,6 +487,57 @@ fn conditional_paths(c: &mut Criterion) {
         group.finish();
     }
 
+    // What a browser sends for a subresource, its fields in Chromium's
+    // order: every GET's fields are looked at for preconditions and a range.
+    // `bare` gets the same requests and answers its usual 200.
+    {
+        let browser = |revalidate: Option<&HeaderValue>| {
+            let mut request = Request::builder()
+                .method(Method::GET)
+                .uri("/app/data.json")
+                .header("host", "127.0.0.1:3000")
+                .header("connection", "keep-alive")
+                .header(
+                    "sec-ch-ua",
+                    "\"Chromium\";v=\"156\", \"Not A(Brand\";v=\"24\"",
+                )
+                .header("sec-ch-ua-mobile", "?0")
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                     Chrome/156.0.0.0 Safari/537.36",
+                )
+                .header("sec-ch-ua-platform", "\"Linux\"")
+                .header("accept", "*/*")
+                .header("sec-fetch-site", "same-origin")
+                .header("sec-fetch-mode", "cors")
+                .header("sec-fetch-dest", "empty")
+                .header("referer", "http://127.0.0.1:3000/app/")
+                .header("accept-encoding", "gzip, deflate, br, zstd")
+                .header("accept-language", "en-GB,en;q=0.9")
+                .header("cookie", "session=0123456789abcdef; theme=dark");
+            if let Some(tag) = revalidate {
+                request = request.header("if-none-match", tag.clone());
+            }
+            request.body(()).unwrap()
+        };
+        assert_eq!(drive(&rt, &plain_layer, browser(None)), 200);
+        assert_eq!(drive(&rt, &plain_layer, browser(Some(&hashed_tag))), 304);
+        let mut group = c.benchmark_group("browser_1KiB");
+        tune(&mut group, 1024);
+        group.bench_function("bare_200", |b| b.iter(|| drive(&rt, &plain, browser(None))));
+        group.bench_function("layer_200", |b| {
+            b.iter(|| drive(&rt, &plain_layer, browser(None)))
+        });
+        group.bench_function("bare_304", |b| {
+            b.iter(|| drive(&rt, &plain, browser(Some(&hashed_tag))))
+        });
+        group.bench_function("layer_304", |b| {
+            b.iter(|| drive(&rt, &plain_layer, browser(Some(&hashed_tag))))
+        });
+        group.finish();
+    }
+
     // Requests the layer passes through: a POST, and a 404 to a GET.
     {
         let not_found = kib_service(None, StatusCode::NOT_FOUND);
