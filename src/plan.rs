@@ -52,21 +52,26 @@ pub(crate) struct Conditions {
 }
 
 impl Conditions {
-    /// Reads the fields [`fields_present`] found, into a box allocated
+    /// Reads the fields [`fields_present`] found (the preconditions from the
+    /// first of them on), into a box allocated
     /// first: the preconditions, most of its size, are then written where
     /// they stay instead of being moved there. `None` when none of the
     /// fields was valid after all.
-    fn read(headers: &HeaderMap, has_preconditions: bool, reads_range: bool) -> Option<Box<Self>> {
+    fn read(
+        headers: &HeaderMap,
+        preconditions_from: Option<usize>,
+        reads_range: bool,
+    ) -> Option<Box<Self>> {
         // `Box::default` writes the empty fields in place; `Box::new` would
         // build them on the stack and copy the whole struct.
         let mut conditions = Box::<Self>::default();
         // Each field is written only when read: an assignment would drop
         // the `None` it replaces, which costs a call.
-        if has_preconditions {
+        if let Some(first) = preconditions_from {
             let preconditions = conditions
                 .preconditions
                 .get_or_insert_with(Preconditions::default);
-            preconditions.read(headers);
+            preconditions.read_from(headers, first);
             if preconditions.is_empty() {
                 conditions.preconditions = None;
             }
@@ -152,26 +157,27 @@ pub(crate) fn request_conditions(
     headers: &HeaderMap,
     wants_range: bool,
 ) -> Option<Box<Conditions>> {
-    let (has_preconditions, has_range) = fields_present(headers);
-    let wanted = has_preconditions || (has_range && wants_range);
-    if !wanted {
+    let (preconditions_from, has_range) = fields_present(headers);
+    let reads_range = has_range && wants_range;
+    if preconditions_from.is_none() && !reads_range {
         return None;
     }
-    Conditions::read(headers, has_preconditions, has_range && wants_range)
+    Conditions::read(headers, preconditions_from, reads_range)
 }
 
-/// Whether the request has precondition fields, and a `Range`.
+/// Where the request's first precondition field is among its field names,
+/// if it has one (their reading starts there), and whether it has a `Range`.
 #[inline]
-fn fields_present(headers: &HeaderMap) -> (bool, bool) {
-    let (mut has_preconditions, mut has_range) = (false, false);
-    for name in headers.keys() {
+fn fields_present(headers: &HeaderMap) -> (Option<usize>, bool) {
+    let (mut preconditions_from, mut has_range) = (None, false);
+    for (index, name) in headers.keys().enumerate() {
         if Preconditions::is_field(name) {
-            has_preconditions = true;
+            preconditions_from.get_or_insert(index);
         } else if *name == RANGE {
             has_range = true;
         }
     }
-    (has_preconditions, has_range)
+    (preconditions_from, has_range)
 }
 
 /// [`request_conditions`], unboxed.
@@ -845,6 +851,48 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn preconditions_are_read_from_the_first_of_them_whatever_comes_before() {
+        // Names with several lines before the first precondition: the
+        // reading starts at that name, not at that line.
+        let fields = [
+            ("accept", "*/*"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+            ("cookie", "c=3"),
+            ("if-match", "\"m\""),
+            ("accept-language", "en"),
+            ("if-none-match", "\"a\""),
+            ("if-none-match", "W/\"b\""),
+            ("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("range", "bytes=0-9"),
+        ];
+        let headers = request_headers(&fields);
+        let (preconditions, range) = request_fields(&headers, true);
+        let preconditions = preconditions.expect("preconditions read");
+        assert_eq!(
+            format!("{preconditions:?}"),
+            format!("{:?}", Preconditions::from_headers(&headers))
+        );
+        assert!(!preconditions.is_empty() && range.is_some());
+        let debug = format!("{preconditions:?}");
+        for line in ["\\\"m\\\"", "\\\"a\\\"", "W/\\\"b\\\""] {
+            assert!(debug.contains(line), "{line} in {debug}");
+        }
+        // The first field a precondition, or the last.
+        for fields in [
+            &fields[4..],
+            &[("accept", "*/*"), ("if-none-match", "\"a\"")][..],
+        ] {
+            let headers = request_headers(fields);
+            let (read, _) = request_fields(&headers, true);
+            assert_eq!(
+                format!("{read:?}"),
+                format!("{:?}", Some(Preconditions::from_headers(&headers)))
+            );
         }
     }
 

@@ -366,12 +366,23 @@ impl Preconditions {
     /// [`Preconditions::from_headers`] into empty preconditions, where they
     /// are to stay.
     pub(crate) fn read(&mut self, headers: &HeaderMap) {
+        self.read_from(headers, 0);
+    }
+
+    /// [`Preconditions::read`] of the fields from the `first`-th name on,
+    /// those before it being known to be others: a browser sends a dozen
+    /// fields, the precondition among the last.
+    pub(crate) fn read_from(&mut self, headers: &HeaderMap, first: usize) {
         debug_assert!(self.is_empty());
         // One walk over the fields instead of four hashed lookups: requests
         // carry a handful of fields, and this runs for every GET.
         let mut if_modified_since = DateLine::Absent;
         let mut if_unmodified_since = DateLine::Absent;
-        for (name, value) in headers {
+        // `first` counts names, and `iter` gives each line of each name in
+        // turn: skipping that many lines never goes past the `first`-th name.
+        // `first` counts names, and `iter` gives each line of each name in
+        // turn: skipping that many lines never goes past the `first`-th name.
+        for (name, value) in headers.iter().skip(first) {
             if *name == IF_NONE_MATCH {
                 self.if_none_match.push(value);
             } else if *name == IF_MODIFIED_SINCE {
