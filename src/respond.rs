@@ -36,7 +36,7 @@ pub(crate) enum Outgoing<B: Body> {
 
 /// The response an evaluation calls for: the handler's (a HEAD's without its
 /// body), a `304` or a `412`.
-#[inline]
+#[inline(always)]
 pub(crate) fn respond<B: Body>(
     parts: response::Parts,
     evaluation: Evaluation,
