@@ -43,7 +43,11 @@ pub(crate) struct RequestFacts {
 /// The parts of [`RequestFacts`] few requests have.
 #[derive(Debug, Default)]
 pub(crate) struct Conditions {
-    preconditions: Option<Preconditions>,
+    /// Empty unless `has_preconditions`. Not an `Option`: the box is made
+    /// for them nearly every time, with them written in place, and only one
+    /// drop.
+    preconditions: Preconditions,
+    has_preconditions: bool,
     /// The range a GET asked for, when it has a valid `Range` field and the
     /// layer serves ranges.
     range: Option<RangeRequest>,
@@ -68,18 +72,13 @@ impl Conditions {
         // Each field is written only when read: an assignment would drop
         // the `None` it replaces, which costs a call.
         if let Some(first) = preconditions_from {
-            let preconditions = conditions
-                .preconditions
-                .get_or_insert_with(Preconditions::default);
-            preconditions.read_from(headers, first);
-            if preconditions.is_empty() {
-                conditions.preconditions = None;
-            }
+            conditions.preconditions.read_from(headers, first);
+            conditions.has_preconditions = !conditions.preconditions.is_empty();
         }
         if reads_range {
             conditions.range = RangeRequest::from_headers(headers);
         }
-        if conditions.preconditions.is_none() && conditions.range.is_none() {
+        if !conditions.has_preconditions && conditions.range.is_none() {
             return None;
         }
         Some(conditions)
@@ -95,7 +94,8 @@ impl Conditions {
             return None;
         }
         Some(Box::new(Self {
-            preconditions,
+            has_preconditions: preconditions.is_some(),
+            preconditions: preconditions.unwrap_or_default(),
             range,
             looked_up,
         }))
@@ -129,7 +129,10 @@ impl RequestFacts {
     /// The request's preconditions, when it has any.
     #[inline(always)]
     pub(crate) fn preconditions(&self) -> Option<&Preconditions> {
-        self.conditions.as_deref()?.preconditions.as_ref()
+        let conditions = self.conditions.as_deref()?;
+        conditions
+            .has_preconditions
+            .then_some(&conditions.preconditions)
     }
 
     /// The range a GET asked for.
@@ -187,7 +190,12 @@ fn request_fields(
     wants_range: bool,
 ) -> (Option<Preconditions>, Option<RangeRequest>) {
     match request_conditions(headers, wants_range) {
-        Some(conditions) => (conditions.preconditions, conditions.range),
+        Some(conditions) => (
+            conditions
+                .has_preconditions
+                .then_some(conditions.preconditions),
+            conditions.range,
+        ),
         None => (None, None),
     }
 }
