@@ -273,6 +273,7 @@ where
 /// body at once when it is in memory already, as most are. `state` is the
 /// finished `Inner`: it becomes `Done`, or holds the body and the response
 /// while the body is waited for.
+#[inline(always)]
 fn on_response<F, B>(
     mut state: Pin<&mut State<F, B>>,
     response: Response<B>,
@@ -565,6 +566,17 @@ fn respond_hashed<B: Body>(
     let evaluation = request
         .preconditions()
         .map(|preconditions| plan::evaluate_hashed(preconditions, &etag, last_modified));
+    if evaluation == Some(Evaluation::NotModified) {
+        // The common answer to a conditional GET, made at once: it wins over
+        // a range (§13.2.2), and the body read is dropped, not replayed.
+        let length = held.data_len() as u64;
+        drop(held);
+        let response = respond::not_modified_tagged(parts, HeaderValue::from(etag));
+        return outcome::record(response, record_outcomes, |_| Outcome {
+            not_sent: Some(length),
+            ..outcome(Action::NotModified)
+        });
+    }
     // §13.2.2: a 412 or 304 wins over a range; only a 200 that goes out
     // says it accepts ranges, and only a GET's with a `Range` is sliced.
     let proceeds = evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed);

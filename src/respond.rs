@@ -214,6 +214,17 @@ fn not_modified<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody
     Response::from_parts(parts, ConditionalBody::empty())
 }
 
+/// A `304` in place of a response the layer tagged with `etag`: the fields
+/// that describe the body go before the tag comes in, one fewer to look at.
+pub(crate) fn not_modified_tagged<B: Body>(
+    mut parts: response::Parts,
+    etag: HeaderValue,
+) -> Response<ConditionalBody<B>> {
+    into_not_modified(&mut parts);
+    parts.headers.insert(ETAG, etag);
+    Response::from_parts(parts, ConditionalBody::empty())
+}
+
 /// A `412` in place of the response (RFC 9110 §15.5.13): the current
 /// validators, as the response's header states them, and the fields that
 /// describe the exchange (see `precondition_failed_headers_from`).
