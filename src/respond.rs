@@ -209,19 +209,8 @@ pub(crate) fn add_looked_up_validators(headers: &mut HeaderMap, looked_up: &Vali
 }
 
 /// A `304` in place of the response (RFC 9110 §15.4.5).
-fn not_modified<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody<B>> {
+pub(crate) fn not_modified<B: Body>(mut parts: response::Parts) -> Response<ConditionalBody<B>> {
     into_not_modified(&mut parts);
-    Response::from_parts(parts, ConditionalBody::empty())
-}
-
-/// A `304` in place of a response the layer tagged with `etag`: the fields
-/// that describe the body go before the tag comes in, one fewer to look at.
-pub(crate) fn not_modified_tagged<B: Body>(
-    mut parts: response::Parts,
-    etag: HeaderValue,
-) -> Response<ConditionalBody<B>> {
-    into_not_modified(&mut parts);
-    parts.headers.insert(ETAG, etag);
     Response::from_parts(parts, ConditionalBody::empty())
 }
 
