@@ -380,8 +380,6 @@ impl Preconditions {
         let mut if_unmodified_since = DateLine::Absent;
         // `first` counts names, and `iter` gives each line of each name in
         // turn: skipping that many lines never goes past the `first`-th name.
-        // `first` counts names, and `iter` gives each line of each name in
-        // turn: skipping that many lines never goes past the `first`-th name.
         for (name, value) in headers.iter().skip(first) {
             if *name == IF_NONE_MATCH {
                 self.if_none_match.push(value);
