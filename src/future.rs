@@ -1,26 +1,25 @@
 //! The response future of [`Conditional`](crate::Conditional): waits for the
-//! inner response, carries out the [plan](crate::plan), reads the body when
-//! it is to be hashed, and hands the result to [`respond`](crate::respond).
+//! inner response, carries out the [plan](crate::plan), and reads the body
+//! when it is to be hashed; the [answer](crate::answer) is made from what
+//! it found.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::SystemTime;
 
 use bytes::Buf;
-use http::header::{ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
-use http::{response, HeaderValue, Method, Request, Response};
+use http::header::{IF_RANGE, RANGE};
+use http::{response, Method, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::body::{ConditionalBody, Held, Rest};
-use crate::config::{Config, SMALL_BODY};
-use crate::entity_tag::EntityTag;
-use crate::outcome::{self, Action, Outcome, PassReason, ValidatorSource};
-use crate::partial_content::RangeResponse;
+use crate::answer::{self, HeadFacts};
+use crate::body::ConditionalBody;
+use crate::config::Config;
+use crate::outcome::{self, Outcome, PassReason, ValidatorSource};
 use crate::plan::{self, Conditions, Plan, RequestFacts};
-use crate::preconditions::{is_get_or_head, Evaluation};
-use crate::read_body::{empty_body_etag, BodyRead, Reading};
+use crate::preconditions::is_get_or_head;
+use crate::read_body::{BodyRead, Reading};
 use crate::respond::{self, Outgoing};
 
 pin_project! {
@@ -141,19 +140,8 @@ impl Pending {
             request,
             head,
         } = *self;
-        respond_read(parts, reading, &request, head, body, read)
+        answer::read(parts, reading, &request, head, body, read)
     }
-}
-
-/// What the plan learnt of the response's head, for after the body is read.
-#[derive(Clone, Copy)]
-struct HeadFacts {
-    /// The handler set a `Content-Length` field.
-    has_content_length: bool,
-    /// Looked-up validators were added to the head.
-    looked_up_added: bool,
-    /// The handler's `Last-Modified`, when a date precondition needs it.
-    last_modified: Option<SystemTime>,
 }
 
 impl<F, B> ResponseFuture<F, B>
@@ -308,40 +296,20 @@ where
     match plan {
         // Passed on above, before any validator was added.
         Plan::PassOn(_) | Plan::InPlace(_) => {
-            let evaluation = plan::evaluate_in_place(&parts, body.is_end_stream(), &request);
-            // What only the outcome needs, read before the head and body go.
-            let described = outcome::observed(record_outcomes).then(|| {
-                let unhashed = match plan {
-                    Plan::InPlace(unhashed) => unhashed,
-                    _ => None,
-                };
-                let validators = validator_source(&parts.headers, looked_up_added);
-                (unhashed, validators, body.size_hint().exact())
-            });
-            let body = Outgoing::Unread(body);
-            let response = match evaluation {
-                Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
-                None => respond::send(parts, body, request.is_head),
+            let unhashed = match plan {
+                Plan::InPlace(unhashed) => unhashed,
+                _ => None,
             };
-            Poll::Ready(outcome::record(response, record_outcomes, |response| {
-                let (unhashed, validators, length) =
-                    described.unwrap_or((None, ValidatorSource::None, None));
-                unhashed_outcome(response, evaluation, unhashed, validators, length)
-            }))
-        }
-        Plan::HashEmpty { has_content_length } => {
-            let last_modified = plan::last_modified_to_evaluate(&parts, &request);
-            let held = Held::default();
-            // Only a GET gets here: an empty HEAD answer is not hashed.
-            respond::state_length(&mut parts.headers, &held, has_content_length, false);
-            let etag = empty_body_etag(request.config.etag_policy);
-            Poll::Ready(respond_hashed(
+            Poll::Ready(answer::unread(
                 parts,
-                held,
-                (etag, false),
-                last_modified,
+                body,
+                unhashed,
+                looked_up_added,
                 &request,
             ))
+        }
+        Plan::HashEmpty { has_content_length } => {
+            Poll::Ready(answer::empty(parts, has_content_length, &request))
         }
         Plan::Read { has_content_length } => {
             let head = HeadFacts {
@@ -370,7 +338,7 @@ where
                         // the answer: it goes first, and the answer is built
                         // where it is returned.
                         state.set(State::Done);
-                        Poll::Ready(respond_read(parts, reading, &request, head, None, read))
+                        Poll::Ready(answer::read(parts, reading, &request, head, None, read))
                     }
                     Poll::Pending => {
                         *pending = Some(Box::new(Pending {
@@ -385,7 +353,7 @@ where
             }
             let mut body = Box::pin(body);
             match reading.poll_read(cx, body.as_mut(), max) {
-                Poll::Ready(read) => Poll::Ready(respond_read(
+                Poll::Ready(read) => Poll::Ready(answer::read(
                     parts,
                     reading,
                     &request,
@@ -410,228 +378,11 @@ where
     }
 }
 
-/// Where the validators of a response the layer did not tag come from.
-fn validator_source(headers: &http::HeaderMap, looked_up_added: bool) -> ValidatorSource {
-    if looked_up_added {
-        ValidatorSource::Lookup
-    } else if headers.contains_key(ETAG) || headers.contains_key(LAST_MODIFIED) {
-        ValidatorSource::Handler
-    } else {
-        ValidatorSource::None
-    }
-}
-
-/// The outcome of a response the layer did not tag: judged by the
-/// validators it had, or passed through for the reason it was not hashed.
-fn unhashed_outcome<B>(
-    response: &Response<B>,
-    evaluation: Option<Evaluation>,
-    unhashed: Option<PassReason>,
-    validators: ValidatorSource,
-    length: Option<u64>,
-) -> Outcome {
-    let evaluated = evaluation.is_some();
-    if evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed) {
-        if let (ValidatorSource::None, Some(reason)) = (validators, unhashed) {
-            return Outcome {
-                evaluated,
-                ..Outcome::passed(reason)
-            };
-        }
-    }
-    let mut outcome = Outcome::answered(response.status(), validators);
-    outcome.evaluated = evaluated;
-    if outcome.action == Action::NotModified {
-        outcome.not_sent = length;
-    }
-    outcome
-}
-
-/// The response, once its body was read as far as it will be.
-#[inline(always)]
-fn respond_read<B: Body>(
-    mut parts: response::Parts,
-    reading: Reading,
-    request: &RequestFacts,
-    head: HeadFacts,
-    body: Option<Pin<Box<B>>>,
-    read: BodyRead<B::Error>,
-) -> Response<ConditionalBody<B>> {
-    let HeadFacts {
-        has_content_length,
-        looked_up_added,
-        last_modified,
-    } = head;
-    let is_head = request.is_head;
-    let record_outcomes = request.config.record_outcomes;
-    let over_limit = matches!(read, BodyRead::OverLimit);
-    let rest = match read {
-        BodyRead::Ended => {
-            drop(body);
-            Rest::Done
-        }
-        // The rest goes out unread, from a boxed body. One read in place
-        // stated a length within the limit and broke its word: it cannot go
-        // on from where it is, so it is cut, untagged (without the layer,
-        // hyper would send the length it stated and no more).
-        BodyRead::OverLimit => body.map_or(Rest::Done, Rest::Inner),
-        BodyRead::Failed(error) => {
-            drop(body);
-            let response = respond::failed(parts, reading.into_held(), error);
-            return outcome::record(response, record_outcomes, |_| {
-                Outcome::passed(PassReason::BodyError)
-            });
-        }
-    };
-    let empty_head = is_head && reading.read_len() == 0;
-    if over_limit || empty_head {
-        // Not hashed: the body outgrew the limit (it goes out without an
-        // entity-tag, after what was read), or it is an answer to a HEAD
-        // known to be empty (as planned). Only the handler's `Last-Modified`
-        // can still decide; for the empty HEAD, only without a tag condition.
-        let unhashed = Some(if empty_head {
-            PassReason::EmptyHead
-        } else {
-            PassReason::OverLimit
-        });
-        let validators = if outcome::observed(record_outcomes) {
-            validator_source(&parts.headers, looked_up_added)
-        } else {
-            ValidatorSource::None
-        };
-        let evaluable = !empty_head
-            || request.preconditions().is_some_and(|preconditions| {
-                plan::head_can_be_evaluated(preconditions, last_modified)
-            });
-        if !evaluable {
-            let response = Response::from_parts(parts, ConditionalBody::empty());
-            return outcome::record(response, record_outcomes, |response| {
-                unhashed_outcome(response, None, unhashed, validators, None)
-            });
-        }
-        let evaluation = plan::evaluate_unhashed(last_modified, request);
-        // Over the limit, the length is not known (the rest is unread).
-        let length = empty_head.then_some(0);
-        let body = Outgoing::Read(reading.into_held(), rest);
-        let response = respond::respond(parts, evaluation, body, is_head);
-        let evaluation = request.preconditions().is_some().then_some(evaluation);
-        return outcome::record(response, record_outcomes, |response| {
-            unhashed_outcome(response, evaluation, unhashed, validators, length)
-        });
-    }
-    let (held, etag, remembered) = reading.finish(&request.config);
-    respond::state_length(&mut parts.headers, &held, has_content_length, is_head);
-    respond_hashed(parts, held, (etag, remembered), last_modified, request)
-}
-
-/// The whole body was read and hashed (`tagged`: its tag, and whether it
-/// was remembered): evaluate and respond.
-#[inline(always)]
-fn respond_hashed<B: Body>(
-    mut parts: response::Parts,
-    held: Held,
-    tagged: (EntityTag, bool),
-    last_modified: Option<SystemTime>,
-    request: &RequestFacts,
-) -> Response<ConditionalBody<B>> {
-    let (etag, remembered) = tagged;
-    let record_outcomes = request.config.record_outcomes;
-    if request.is_unconditional() {
-        // Nearly every request: nothing to evaluate, no range to slice.
-        if held.data_len() > SMALL_BODY && plan::serves_ranges(&request.config, held.has_trailers())
-        {
-            respond::accept_ranges(&mut parts.headers);
-        }
-        parts.headers.insert(ETAG, HeaderValue::from(etag));
-        let body = Outgoing::Read(held, Rest::Done);
-        if !outcome::observed(record_outcomes) {
-            // Built where it is returned: through `outcome::record`, whose
-            // recording branch borrows it, it would be copied (some 200
-            // bytes).
-            return respond::send(parts, body, request.is_head);
-        }
-        let response = respond::send(parts, body, request.is_head);
-        return outcome::record(response, record_outcomes, |_| Outcome {
-            remembered,
-            ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Body)
-        });
-    }
-    let outcome = |action: Action| Outcome {
-        action,
-        remembered,
-        evaluated: request.preconditions().is_some(),
-        ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Body)
-    };
-    // Nearly every request has no preconditions: nothing to evaluate.
-    let evaluation = request
-        .preconditions()
-        .map(|preconditions| plan::evaluate_hashed(preconditions, &etag, last_modified));
-    if evaluation == Some(Evaluation::NotModified) {
-        // The common answer to a conditional GET, made at once: it wins over
-        // a range (§13.2.2), and the body read is dropped, not replayed.
-        let length = held.data_len() as u64;
-        drop(held);
-        parts.headers.insert(ETAG, HeaderValue::from(etag));
-        let response = respond::not_modified(parts);
-        return outcome::record(response, record_outcomes, |_| Outcome {
-            not_sent: Some(length),
-            ..outcome(Action::NotModified)
-        });
-    }
-    // §13.2.2: a 412 wins over a range, as a 304 did above; only a 200 that
-    // goes out says it accepts ranges, and only a GET's with a `Range` is
-    // sliced.
-    let proceeds = evaluation.is_none_or(|evaluation| evaluation == Evaluation::Proceed);
-    let range = if proceeds && plan::serves_ranges(&request.config, held.has_trailers()) {
-        match request.range() {
-            // Nearly every request. `Accept-Ranges` is a MAY (§14.3), and a
-            // header costs every response: it is said where resuming or
-            // seeking is worth it, past a small body.
-            None => {
-                if held.data_len() > SMALL_BODY {
-                    respond::accept_ranges(&mut parts.headers);
-                }
-                None
-            }
-            Some(range) if respond::accept_ranges(&mut parts.headers) => {
-                Some(plan::range_response(range, &parts, held.chunks(), &etag))
-            }
-            Some(_) => None,
-        }
-    } else {
-        None
-    };
-    // The tag moves into the header: cloning a fresh `Bytes` would allocate.
-    parts.headers.insert(ETAG, HeaderValue::from(etag));
-    match range {
-        None | Some(RangeResponse::Full) => {}
-        Some(RangeResponse::Partial(partial)) => {
-            let response = respond::partial_content(parts, partial);
-            return outcome::record(response, record_outcomes, |_| {
-                outcome(Action::PartialContent)
-            });
-        }
-        Some(RangeResponse::NotSatisfiable { content_range }) => {
-            let response = respond::range_not_satisfiable(parts, content_range);
-            return outcome::record(response, record_outcomes, |_| {
-                outcome(Action::RangeNotSatisfiable)
-            });
-        }
-    }
-    let body = Outgoing::Read(held, Rest::Done);
-    let response = match evaluation {
-        None => respond::send(parts, body, request.is_head),
-        Some(evaluation) => respond::respond(parts, evaluation, body, request.is_head),
-    };
-    outcome::record(response, record_outcomes, |response| {
-        outcome(Outcome::answered(response.status(), ValidatorSource::Body).action)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use http::header::ETAG;
     use std::sync::{Arc, Mutex};
 
     type Events = Arc<Mutex<Vec<&'static str>>>;
@@ -660,9 +411,11 @@ mod tests {
         }
     }
 
-    /// A one-chunk body that records when it is read.
+    /// A one-chunk body that records when it is read, and states its length
+    /// when `exact` (so it is read in place) or not (so it is boxed).
     struct Recording {
         data: Option<Bytes>,
+        exact: bool,
         events: Events,
     }
 
@@ -681,36 +434,52 @@ mod tests {
                     .map(|data| Ok(http_body::Frame::data(data))),
             )
         }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            let length = self.data.as_ref().map_or(0, |data| data.len() as u64);
+            match self.exact {
+                true => http_body::SizeHint::with_exact(length),
+                false => http_body::SizeHint::default(),
+            }
+        }
     }
 
+    /// Whether the body is read in place (it states its length) or boxed.
     #[tokio::test]
     async fn the_inner_future_is_dropped_before_the_body_is_read() {
         use tower::{Layer, ServiceExt};
-        let events = Events::default();
-        let recorded = events.clone();
-        let inner = tower::service_fn(move |_: Request<()>| Answering {
-            response: Some(Response::new(Recording {
-                data: Some(Bytes::from_static(b"hello")),
-                events: recorded.clone(),
-            })),
-            _guard: Guard(recorded.clone()),
-        });
-        let response = crate::ConditionalLayer::new()
-            .layer(inner)
-            .oneshot(Request::new(()))
-            .await
-            .unwrap();
-        assert!(response.headers().contains_key(ETAG));
-        let events = events.lock().unwrap().clone();
-        assert_eq!(events.first(), Some(&"inner future dropped"), "{events:?}");
-        assert!(events.contains(&"body read"), "{events:?}");
+        for exact in [true, false] {
+            let events = Events::default();
+            let recorded = events.clone();
+            let inner = tower::service_fn(move |_: Request<()>| Answering {
+                response: Some(Response::new(Recording {
+                    data: Some(Bytes::from_static(b"hello")),
+                    exact,
+                    events: recorded.clone(),
+                })),
+                _guard: Guard(recorded.clone()),
+            });
+            let response = crate::ConditionalLayer::new()
+                .layer(inner)
+                .oneshot(Request::new(()))
+                .await
+                .unwrap();
+            assert!(response.headers().contains_key(ETAG), "exact: {exact}");
+            let events = events.lock().unwrap().clone();
+            assert_eq!(
+                events.first(),
+                Some(&"inner future dropped"),
+                "exact: {exact}, {events:?}"
+            );
+            assert!(events.contains(&"body read"), "exact: {exact}, {events:?}");
+        }
     }
 
     /// Every request moves the future a few times (into the task, the
     /// router's box, each layer's state): it carries what it needs to know
     /// about the request, and no more. The response whose body must be
     /// waited for is boxed, and the rare request with preconditions keeps
-    /// them boxed too (with a range and looked-up validators, 296 bytes).
+    /// them boxed too.
     #[test]
     fn the_future_adds_little_to_the_inner_future() {
         type Body = http_body_util::Full<Bytes>;

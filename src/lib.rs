@@ -241,6 +241,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 // The service, its futures, and the body and reading they share.
+mod answer;
 mod body;
 mod future;
 mod layer;
