@@ -95,7 +95,10 @@ impl BodySpec {
         let mut body = FramesBody::chunks(self.chunks.iter().cloned());
         if let Some(trailers) = &self.trailers {
             body = body.with_trailers(trailers.clone());
-        } else if self.exact_hint {
+        }
+        // With trailers, the hint counts the data only, and the stream ends
+        // after the trailers: it is read in place all the same.
+        if self.exact_hint {
             body = body.with_exact_size();
         }
         if self.stall {
