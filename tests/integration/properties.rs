@@ -572,7 +572,8 @@ proptest! {
     #[test]
     fn bodies_over_the_limit_stream_through_unhashed(
         body in body_spec(4 * 1024),
-        limit in 0usize..=5 * 1024,
+        // 0 is refused when the layer is built (a test of its own).
+        limit in 1usize..=5 * 1024,
     ) {
         let data = body.data();
         let spec = ResponseSpec { status: StatusCode::OK, headers: HeaderMap::new(), body: body.clone() };
