@@ -209,6 +209,29 @@ async fn a_small_body_does_not_advertise_ranges_but_serves_them() {
     assert_eq!(fetched.header("accept-ranges"), "bytes");
 }
 
+/// "Longer than 16 KiB", as documented: the boundary itself, for a plain
+/// GET and for one whose preconditions let it through.
+#[tokio::test]
+async fn accept_ranges_starts_past_16_kib() {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route("/at", get(|| async { vec![b'a'; 16 * 1024] }))
+        .route("/past", get(|| async { vec![b'p'; 16 * 1024 + 1] }))
+        .layer(ConditionalLayer::new());
+    let addr = serve_router(router).await;
+    for (path, advertised) in [("/at", false), ("/past", true)] {
+        for headers in [&[][..], &[("if-none-match", "\"other\"")][..]] {
+            let fetched = get_with(addr, path, headers).await;
+            assert_eq!(fetched.status, StatusCode::OK, "{path} {headers:?}");
+            assert_eq!(
+                fetched.headers.get("accept-ranges").map(|v| v.as_bytes()),
+                advertised.then_some(&b"bytes"[..]),
+                "{path} {headers:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_single_range_is_a_206_with_the_200s_fields() {
     let addr = serve(ConditionalLayer::new()).await;
