@@ -214,6 +214,42 @@ async fn every_pass_through_says_why() {
     assert_eq!(outcome.action, Action::PassedThrough(PassReason::BodyError));
 }
 
+/// A body the layer did not hash, and no validator from the handler: only
+/// `*` has anything to be evaluated against (§13.1.2), and the outcome says
+/// which requests were evaluated and why the body was not tagged.
+#[tokio::test]
+async fn preconditions_on_an_untagged_body_are_said_to_be_evaluated() {
+    let addr = server(ConditionalLayer::new().record_outcomes(true)).await;
+    let cases = [
+        (
+            &[][..],
+            StatusCode::OK,
+            "passed_through over_limit none - - false false",
+        ),
+        (
+            &[("if-none-match", "\"old\"")][..],
+            StatusCode::OK,
+            "passed_through over_limit none - - true false",
+        ),
+        (
+            &[("if-none-match", "*")][..],
+            StatusCode::NOT_MODIFIED,
+            "not_modified - none 0 - true false",
+        ),
+        (
+            &[("if-match", "*")][..],
+            StatusCode::OK,
+            "passed_through over_limit none - - true false",
+        ),
+    ];
+    for (headers, status, expected) in cases {
+        let (fetched, outcome) = outcome_of(addr, Method::GET, "/large-streamed", headers).await;
+        assert_eq!(fetched.status, status, "{headers:?}");
+        assert!(!fetched.has("etag"), "{headers:?}: {:?}", fetched.headers);
+        assert_eq!(outcome, expected, "{headers:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_empty_head_answer_is_said_to_be_one() {
     let service = ConditionalLayer::new()
@@ -247,14 +283,34 @@ async fn a_remembered_body_says_it_spared_the_hash() {
             ))))
         }));
     let mut remembered = Vec::new();
+    let mut etag = None;
     for _ in 0..4 {
         let response = service.clone().oneshot(Request::new(())).await.unwrap();
         remembered.push(response.extensions().get::<Outcome>().unwrap().remembered);
+        etag = response.headers().get("etag").cloned();
     }
     // The memo copies a body on its second sighting and answers from the
     // third (unless another test on this thread filled the same set).
     assert!(!remembered[0], "{remembered:?}");
     assert!(remembered[3], "{remembered:?}");
+    // A conditional request's answer, 304 or 200, says it too.
+    let etag = etag.expect("tagged");
+    for (if_none_match, status) in [
+        (etag, StatusCode::NOT_MODIFIED),
+        (HeaderValue::from_static("\"other\""), StatusCode::OK),
+    ] {
+        let request = Request::get("/")
+            .header("if-none-match", if_none_match)
+            .body(())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status);
+        let outcome = response.extensions().get::<Outcome>().unwrap();
+        assert!(
+            outcome.remembered && outcome.evaluated,
+            "{status}: {outcome:?}"
+        );
+    }
 }
 
 /// The lookup's answers: before the handler, or through it.
