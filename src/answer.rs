@@ -2,8 +2,8 @@
 //! its body is known: the preconditions are evaluated against the
 //! validators the response has (or the tag of the body read), the answer is
 //! built through [`respond`](crate::respond), and its outcome is recorded.
-//! The [response future](crate::future) only waits; every answer it gives
-//! comes from here.
+//! The [response future](crate::future) waits for the response and reads
+//! the body; it answers only what it passes on as it came.
 
 use std::pin::Pin;
 use std::time::SystemTime;

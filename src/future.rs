@@ -322,7 +322,7 @@ where
             // A body that states its exact length (one in memory, as most
             // are) is read where it will stay: the plan reads none that
             // states more than the limit, so it is read whole, or cut should
-            // it break its word (see `respond_read`).
+            // it break its word (see `answer::read`).
             if in_place {
                 state.set(State::ReadingInPlace {
                     body,
@@ -444,7 +444,8 @@ mod tests {
         }
     }
 
-    /// Whether the body is read in place (it states its length) or boxed.
+    /// Both when the body is read in place (it states its length) and when
+    /// it is boxed.
     #[tokio::test]
     async fn the_inner_future_is_dropped_before_the_body_is_read() {
         use tower::{Layer, ServiceExt};
