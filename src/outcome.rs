@@ -69,11 +69,20 @@ pub struct Outcome {
     /// The entity-tag came from the memo of recent bodies, sparing the hash
     /// ([`ConditionalLayer::remember_recent_bodies`](crate::ConditionalLayer::remember_recent_bodies)).
     pub remembered: bool,
-    /// The request's preconditions were evaluated: it carried some, and
-    /// there was a validator to evaluate them against. A `200` with
-    /// `evaluated` set is a conditional request its conditions let through:
-    /// an `If-None-Match` that matched no current tag (the client's copy is
-    /// out of date), or an `If-Match` that did.
+    /// The request's preconditions were evaluated: it carried some, and the
+    /// layer judged them against the validators of the response it answers,
+    /// one the response lacks counting as one nothing matches (RFC 9110
+    /// §13.1: `If-Match: "a"` fails without an `ETag`, `If-None-Match: "a"`
+    /// holds). A `200` with `evaluated` set is a conditional request its
+    /// conditions let through: an `If-None-Match` that matched no current
+    /// tag (the client's copy is out of date, or has nothing to be checked
+    /// against), or an `If-Match` that did. Not set where the response was
+    /// passed on unjudged: for most [`PassReason`]s (a method the layer does
+    /// not evaluate, a status other than a success, a `Bypass`, `no-store`,
+    /// a stream, `hash_when`); a success other than `200` without
+    /// validators; an empty answer to a HEAD without an `ETag`, when its
+    /// `Last-Modified` cannot decide. A body too long to hash is still
+    /// judged, by the validators it has.
     pub evaluated: bool,
     /// The answer was decided from looked-up validators before the handler
     /// ran ([`ConditionalLayer::lookup_validators`](crate::ConditionalLayer::lookup_validators)).
