@@ -90,6 +90,11 @@ fn app(layer: ConditionalLayer) -> Router {
             }),
         )
         .route(
+            // The same of a body known to be empty, which is not read.
+            "/empty/false-length",
+            get(|| async { ([("content-length", "17")], Body::empty()) }),
+        )
+        .route(
             // `?3,10,500` splits the big body at those offsets.
             "/big/split",
             get(|RawQuery(query): RawQuery| async move {
@@ -209,6 +214,23 @@ async fn a_false_content_length_from_the_handler_is_corrected() {
     .await;
     assert_eq!(head.header("content-length"), data.len().to_string());
     assert_eq!(head.etag(), get.etag());
+    let empty = http_get(addr, "/empty/false-length").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.header("content-length"), "0");
+    assert!(empty.body.is_empty());
+    assert_eq!(empty.etag(), expected_etag(b""));
+    // hyper writes the length of a body known to be empty whatever the field
+    // said; a layer outside this one (a cache, say) reads the field.
+    use tower::{Layer, ServiceExt};
+    let service = ConditionalLayer::new().layer(tower::service_fn(|_: http::Request<()>| async {
+        let mut response = http::Response::new(http_body_util::Empty::<Bytes>::new());
+        response
+            .headers_mut()
+            .insert("content-length", http::HeaderValue::from_static("17"));
+        Ok::<_, std::convert::Infallible>(response)
+    }));
+    let response = service.oneshot(http::Request::new(())).await.unwrap();
+    assert_eq!(response.headers()["content-length"], "0");
 }
 
 #[test]

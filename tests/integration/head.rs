@@ -558,3 +558,126 @@ async fn unchanged_head_requests_are_tagged_when_the_body_reaches_the_layer() {
     assert!(!head.has("etag"), "{:?}", head.headers);
     assert!(!head.has("content-length"), "{:?}", head.headers);
 }
+
+/// A HEAD answer that turns out empty only once read (a stream, not known to
+/// be empty when it came): it is not hashed, its date conditions are decided
+/// by the handler's `Last-Modified`, and a tag condition leaves it as it is.
+#[tokio::test]
+async fn a_head_answer_found_empty_is_judged_by_its_date_alone() {
+    use tower_conditional::{Action, Outcome, ValidatorSource};
+    let router = Router::new()
+        .route(
+            "/dated-stream",
+            axum::routing::head(|| async {
+                let body = FramesBody::chunks([""]).pending_before_each();
+                response(StatusCode::OK, &[("last-modified", DATED)], Body::new(body))
+            }),
+        )
+        .layer(
+            ConditionalLayer::new()
+                .head_requests(HeadRequests::Unchanged)
+                .record_outcomes(true),
+        );
+    // Its `Last-Modified` is a validator: what is not judged is sent as
+    // the handler made it, not passed through for want of one.
+    let cases = [
+        (None, StatusCode::OK, Action::Sent, false),
+        (
+            Some(("if-modified-since", LATER)),
+            StatusCode::NOT_MODIFIED,
+            Action::NotModified,
+            true,
+        ),
+        (
+            Some(("if-modified-since", "Mon, 13 Nov 2023 00:00:00 GMT")),
+            StatusCode::OK,
+            Action::Sent,
+            true,
+        ),
+        (
+            Some(("if-unmodified-since", "Mon, 13 Nov 2023 00:00:00 GMT")),
+            StatusCode::PRECONDITION_FAILED,
+            Action::PreconditionFailed,
+            true,
+        ),
+        (
+            Some(("if-none-match", "\"any\"")),
+            StatusCode::OK,
+            Action::Sent,
+            false,
+        ),
+    ];
+    for (field, status, action, evaluated) in cases {
+        let mut request = Request::head("/dated-stream");
+        if let Some((name, value)) = field {
+            request = request.header(name, value);
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{field:?}");
+        assert!(!response.headers().contains_key("etag"), "{field:?}");
+        let outcome = *response.extensions().get::<Outcome>().expect("recorded");
+        assert_eq!(outcome.action, action, "{field:?}");
+        assert_eq!(outcome.evaluated, evaluated, "{field:?}");
+        assert_eq!(outcome.validators, ValidatorSource::Handler, "{field:?}");
+        if action == Action::NotModified {
+            assert_eq!(outcome.not_sent, Some(0), "a HEAD sends no body");
+        }
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert!(body.is_empty(), "{field:?}");
+    }
+}
+
+/// A HEAD whose GET body outgrows the limit: the layer reads part of it
+/// before it knows, and none of it may go out as the HEAD's body, whoever
+/// serves the response (hyper drops a HEAD body; not every server does).
+#[tokio::test]
+async fn a_head_over_the_limit_sends_none_of_the_body_read() {
+    use tower_conditional::{Action, Outcome, PassReason};
+    // A service of its own, not a `Router`: axum strips HEAD bodies itself.
+    let service = ConditionalLayer::new()
+        .max_hashed_body_size(250)
+        .record_outcomes(true)
+        .layer(tower::service_fn(|_: Request<()>| async {
+            let chunks: Vec<Vec<u8>> = (0..8).map(|_| vec![b'b'; 100]).collect();
+            Ok::<_, Infallible>(Response::new(
+                FramesBody::chunks(chunks).pending_before_each(),
+            ))
+        }));
+    for method in [Method::GET, Method::HEAD] {
+        for field in [None, Some(("if-modified-since", LATER))] {
+            let mut request = Request::builder().method(method.clone()).uri("/big-stream");
+            if let Some((name, value)) = field {
+                request = request.header(name, value);
+            }
+            let response = service
+                .clone()
+                .oneshot(request.body(()).unwrap())
+                .await
+                .unwrap();
+            let context = format!("{method} {field:?}");
+            assert_eq!(response.status(), StatusCode::OK, "{context}");
+            assert!(!response.headers().contains_key("etag"), "{context}");
+            let outcome = *response.extensions().get::<Outcome>().expect("recorded");
+            assert_eq!(
+                outcome.action,
+                Action::PassedThrough(PassReason::OverLimit),
+                "{context}"
+            );
+            // Judged, by a `Last-Modified` it lacks: it goes on.
+            assert_eq!(outcome.evaluated, field.is_some(), "{context}");
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let expected = if method == Method::HEAD { 0 } else { 800 };
+            assert_eq!(body.len(), expected, "{context}");
+        }
+    }
+}

@@ -241,6 +241,11 @@ async fn preconditions_on_an_untagged_body_are_said_to_be_evaluated() {
             StatusCode::OK,
             "passed_through over_limit none - - true false",
         ),
+        (
+            &[("if-match", "\"old\"")][..],
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed - none 0 - true false",
+        ),
     ];
     for (headers, status, expected) in cases {
         let (fetched, outcome) = outcome_of(addr, Method::GET, "/large-streamed", headers).await;
@@ -248,6 +253,11 @@ async fn preconditions_on_an_untagged_body_are_said_to_be_evaluated() {
         assert!(!fetched.has("etag"), "{headers:?}: {:?}", fetched.headers);
         assert_eq!(outcome, expected, "{headers:?}");
     }
+    // A response passed on as it came is not judged at all.
+    let (fetched, outcome) =
+        outcome_of(addr, Method::GET, "/private", &[("if-match", "\"old\"")]).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(outcome, "passed_through no_store none 6 - false false");
 }
 
 #[tokio::test]
