@@ -100,8 +100,13 @@ fn essence_is(bytes: &[u8], essence: &[u8]) -> bool {
             .is_none_or(|&byte| byte == b';')
 }
 
+/// `prefix` in lower case, as media types are registered and nearly always
+/// sent: compared as it is first, which for a constant is a few word
+/// comparisons rather than a loop over its bytes.
+#[inline(always)]
 fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
-    bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
+    bytes.starts_with(prefix)
+        || (bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix))
 }
 
 /// The directive names of one `Cache-Control` line (RFC 9111 §5.2):
