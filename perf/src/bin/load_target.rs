@@ -14,7 +14,9 @@
 //!   with `LAYER=no-memo` behind the layer with its memo of recent bodies off;
 //!   with `LAYER=hand-rolled` behind the least middleware an axum user could
 //!   write for the job instead (`axum::middleware::from_fn`: read the body,
-//!   hash it, tag it), to tell the layer's cost from any middleware's.
+//!   hash it, tag it), to tell the layer's cost from any middleware's; with
+//!   `LAYER=identity` behind a layer that does nothing, what any layer added
+//!   with `Router::layer` costs.
 //! - `/fresh/1k`: the 1 KiB document with a request counter written into
 //!   its first record, so every response has other bytes, as from a
 //!   handler that renders per request (the layer's memo of recent bodies
@@ -28,6 +30,10 @@
 //!   128 bits) and nothing else, never behind the layer: the least work that
 //!   tags each response with a content hash, for `perf/scripts/pinned_ab.sh` to
 //!   set the layer against.
+//! - `/looked-up/1k`: the 1 KiB document behind a layer of its own, whatever
+//!   `LAYER` says, whose lookup knows the document's tag (computed at
+//!   start-up): a request that revalidates gets its `304` before the handler
+//!   runs, as with a version kept in a database or a cache.
 //! - `/cached/1k`, `/changing`, `/missing`: for the correctness checks of
 //!   `load.sh` (PARTS=peers), the same in every peer server
 //!   (`perf/peers/`), behind the layer like `/json/*`: the 1 KiB document
@@ -59,7 +65,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tower_conditional::ConditionalLayer;
+use tower_conditional::{ConditionalLayer, EntityTag};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -233,6 +239,9 @@ enum Mode {
     NoMemo,
     /// [`hash_then_tag`] in place of the layer.
     HandRolled,
+    /// A layer that does nothing (`MapResponseLayer` of the identity): what
+    /// any layer added with `Router::layer` costs, axum's wrapping included.
+    Identity,
 }
 
 fn app(mode: Mode) -> Router {
@@ -290,6 +299,11 @@ fn app(mode: Mode) -> Router {
         Mode::On => covered.layer(ConditionalLayer::new()),
         Mode::NoMemo => covered.layer(ConditionalLayer::new().remember_recent_bodies(false)),
         Mode::HandRolled => covered.layer(axum::middleware::from_fn(hash_then_tag)),
+        Mode::Identity => {
+            covered.layer(tower::util::MapResponseLayer::new(|response: Response| {
+                response
+            }))
+        }
     };
     let by_hand = Router::new()
         .route(
@@ -316,7 +330,20 @@ fn app(mode: Mode) -> Router {
             "/in-handler/fresh/1k",
             get(|State(d): State<Documents>| async move { tagged_in_handler(rendered(&d.one_k)) }),
         );
-    covered.merge(by_hand).with_state(documents)
+    let tag = EntityTag::from_content(&documents.one_k);
+    let looked_up = Router::new()
+        .route(
+            "/looked-up/1k",
+            get(|State(d): State<Documents>| async move { json(d.one_k) }),
+        )
+        .layer(
+            ConditionalLayer::new()
+                .lookup_validators(move |_request| std::future::ready(tag.clone())),
+        );
+    covered
+        .merge(by_hand)
+        .merge(looked_up)
+        .with_state(documents)
 }
 
 #[tokio::main]
@@ -326,7 +353,10 @@ async fn main() {
         Ok("off") => Mode::Off,
         Ok("no-memo") => Mode::NoMemo,
         Ok("hand-rolled") => Mode::HandRolled,
-        Ok(other) => panic!("LAYER must be on, off, no-memo or hand-rolled, not {other:?}"),
+        Ok("identity") => Mode::Identity,
+        Ok(other) => {
+            panic!("LAYER must be on, off, no-memo, hand-rolled or identity, not {other:?}")
+        }
     };
     let addr: SocketAddr = std::env::var("ADDR")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
@@ -343,6 +373,7 @@ async fn main() {
             Mode::Off => "off",
             Mode::NoMemo => "on, memo off",
             Mode::HandRolled => "off, a hand-rolled hashing middleware instead",
+            Mode::Identity => "off, a layer that does nothing instead",
         }
     );
     axum::serve(listener, app(mode)).await.unwrap();

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The server's instructions per request over a real socket, counted by
+# callgrind: the noise-free companion of perf/scripts/pinned_ab.sh, which
+# measures CPU time (kernel included) on a machine whose speed drifts.
+#
+# perf/src/bin/load_target.rs runs under callgrind; after a warm-up, its
+# counters are zeroed, a client sends REQUESTS requests one after another on
+# one keep-alive connection to 127.0.0.1, and the counters are dumped. What
+# the server ran (hyper, axum, tokio, the layer; not the kernel) divided by
+# the requests is the cost of one.
+#
+#   perf/scripts/callgrind_e2e.sh                      # off, on, on-304 on /json/1k
+#   MODES="on on-304" REQUESTS=5000 perf/scripts/callgrind_e2e.sh
+#
+# Modes as in pinned_ab.sh: off, on, no-memo, hand-rolled, on-304 (layer on,
+# every request revalidates with the ETag of a first GET: every answer a 304),
+# and identity (a layer that does nothing: what any layer costs in axum).
+# Needs valgrind (callgrind_control), curl and python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DOC=${DOC:-1k}
+ROUTE=${ROUTE:-json}
+MODES=${MODES:-off on on-304}
+REQUESTS=${REQUESTS:-3000}
+WARMUP=${WARMUP:-300}
+PORT=${PORT:-3960}
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --quiet --release -p tower-conditional-perf --bin load_target
+path=/$ROUTE/$DOC
+
+# Sends `count` GETs of `path` on one connection, each read to its end.
+send() {
+  python3 - "$PORT" "$path" "$1" "${2:-}" <<'EOF'
+import http.client, sys
+port, path, count, etag = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+headers = {"If-None-Match": etag} if etag else {}
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+statuses = set()
+for _ in range(count):
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    statuses.add(response.status)
+connection.close()
+print(" ".join(str(status) for status in sorted(statuses)))
+EOF
+}
+
+for mode in $MODES; do
+  layer=$mode etag=
+  if [ "$mode" = on-304 ]; then layer=on; fi
+  LAYER=$layer ADDR=127.0.0.1:$PORT valgrind --tool=callgrind \
+    --callgrind-out-file="$OUT/$mode.%p.out" "$TARGET/release/load_target" \
+    >"$OUT/$mode.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
+    sleep 0.2
+  done
+  if [ "$mode" = on-304 ]; then
+    etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
+      | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+  fi
+  send "$WARMUP" "$etag" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  statuses=$(send "$REQUESTS" "$etag")
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  # The dump after the zeroing is the file with the highest part number.
+  dump=$(ls "$OUT/$mode.$pid.out".* | sort -t. -k4 -n | tail -1)
+  total=$(awk '/^summary:/ {print $2}' "$dump")
+  python3 -c "print('%-8s %s: %.0f Ir/request (%s requests, statuses %s)' % ('$mode', '$path', $total / $REQUESTS, $REQUESTS, '$statuses'))"
+done
+echo "profiles in $OUT"
