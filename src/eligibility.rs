@@ -202,6 +202,28 @@ mod tests {
         assert!(!must_stream(&headers(&[("cache-control", "x-no-store")])));
     }
 
+    /// A directive's argument may be a quoted-string (RFC 9111 §5.2), commas
+    /// and all, in which `\"` is a quoted-pair that does not end it (RFC 9110
+    /// §5.6.4); a backslash outside one is a byte like any other.
+    #[test]
+    fn no_store_inside_a_quoted_argument_is_not_a_directive() {
+        let cases = [
+            (r#"private="x, no-store, y""#, false),
+            (r#"private="a\", no-store, b""#, false),
+            (r#"private="a\", b", no-store"#, true),
+            (r#"no-cache="x", no-store"#, true),
+            (r#"x=a\"b, no-store, c=""#, false),
+            (r#"x=a\, no-store"#, true),
+        ];
+        for (line, no_store) in cases {
+            assert_eq!(
+                must_stream(&headers(&[("cache-control", line)])),
+                no_store,
+                "{line}"
+            );
+        }
+    }
+
     #[test]
     fn streaming_content_types() {
         assert!(must_stream(&headers(&[(

@@ -308,6 +308,8 @@ async fn cache_control_no_store_streams_without_etag() {
         "/header/cache-control/no-store",
         "/header/cache-control/private,%20NO-STORE",
         "/header/cache-control/max-age=0,no-store,%20private",
+        // After a quoted argument with an escaped quote in it.
+        "/header/cache-control/private=%22a%5C%22,%20b%22,%20no-store",
         "/no-store-second-line",
     ] {
         let (status, headers) = assert_streams(addr, &mut taps, Method::GET, path, &[]).await;
@@ -319,7 +321,14 @@ async fn cache_control_no_store_streams_without_etag() {
 #[tokio::test]
 async fn no_store_is_a_directive_not_a_substring() {
     // These are not the `no-store` directive: the body is hashed.
-    for value in ["no-storex", "x-no-store", "private=\"no-store\""] {
+    // Nor is one inside a quoted argument, commas and escaped quotes and all.
+    for value in [
+        "no-storex",
+        "x-no-store",
+        "private=\"no-store\"",
+        r#"private="x, no-store, y""#,
+        r#"private="a\", no-store, b""#,
+    ] {
         let app = Router::new()
             .route(
                 "/",
