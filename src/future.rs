@@ -86,9 +86,12 @@ pin_project! {
 /// Why a request's response is passed on untouched, for its outcome.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Passed {
-    /// `None`: a write whose preconditions held against looked-up
-    /// validators.
+    /// `None`: a write whose preconditions held against what the lookup
+    /// found.
     pub(crate) reason: Option<PassReason>,
+    /// For such a write: whether the lookup found validators, or a missing
+    /// resource.
+    pub(crate) validators: ValidatorSource,
     pub(crate) record_outcomes: bool,
 }
 
@@ -96,14 +99,21 @@ impl Passed {
     pub(crate) fn because(reason: PassReason, config: &Config) -> Self {
         Self {
             reason: Some(reason),
+            validators: ValidatorSource::None,
             record_outcomes: config.record_outcomes,
         }
     }
 
-    /// A write that goes on because its preconditions held.
-    pub(crate) fn checked(config: &Config) -> Self {
+    /// A write that goes on because its preconditions held, against the
+    /// looked-up validators or (`found` false) a missing resource.
+    pub(crate) fn checked(config: &Config, found: bool) -> Self {
         Self {
             reason: None,
+            validators: if found {
+                ValidatorSource::Lookup
+            } else {
+                ValidatorSource::None
+            },
             record_outcomes: config.record_outcomes,
         }
     }
@@ -113,7 +123,7 @@ impl Passed {
             Some(reason) => Outcome::passed(reason),
             None => Outcome {
                 evaluated: true,
-                ..Outcome::answered(http::StatusCode::OK, ValidatorSource::Lookup)
+                ..Outcome::answered(http::StatusCode::OK, self.validators)
             },
         }
     }

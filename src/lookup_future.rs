@@ -143,16 +143,22 @@ where
                         BeforeHandler::Call(looked_up) => looked_up,
                         BeforeHandler::NotModified(current) => {
                             let response = respond::not_modified_before_handler(current.as_ref());
-                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
+                            return Poll::Ready(Ok(before_handler(
+                                response, &config, &current, true,
+                            )));
                         }
                         BeforeHandler::PreconditionFailed(current) => {
                             let response =
                                 respond::precondition_failed_before_handler(current.as_ref());
-                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
+                            return Poll::Ready(Ok(before_handler(
+                                response, &config, &current, true,
+                            )));
                         }
                         BeforeHandler::Unavailable(retry_after) => {
                             let response = respond::unavailable_before_handler(retry_after);
-                            return Poll::Ready(Ok(before_handler(response, &config, &None)));
+                            return Poll::Ready(Ok(before_handler(
+                                response, &config, &None, false,
+                            )));
                         }
                     };
                     let future = if is_get_or_head(request.method()) {
@@ -167,7 +173,8 @@ where
                         ResponseFuture::watch(service.call(request), facts)
                     } else {
                         // Its preconditions held: the write goes on as it came.
-                        ResponseFuture::passthrough(service.call(request), Passed::checked(&config))
+                        let passed = Passed::checked(&config, looked_up.is_some());
+                        ResponseFuture::passthrough(service.call(request), passed)
                     };
                     state.set(LookupState::Called { future });
                 }
@@ -179,12 +186,14 @@ where
 
 /// Records the outcome of an answer made before the handler ran, from the
 /// looked-up validators `current` (`None` for a missing resource or a
-/// failed lookup).
+/// failed lookup): `evaluated` when the preconditions decided it (a `304`
+/// or `412`, a missing resource's too), not when the lookup failed.
 #[inline]
 fn before_handler<B: Body>(
     response: Response<ConditionalBody<B>>,
     config: &Config,
     current: &Option<Validators>,
+    evaluated: bool,
 ) -> Response<ConditionalBody<B>> {
     outcome::record(response, config.record_outcomes, |response| {
         let validators = match current {
@@ -193,7 +202,7 @@ fn before_handler<B: Body>(
         };
         let mut outcome = Outcome::answered(response.status(), validators);
         outcome.before_handler = true;
-        outcome.evaluated = current.is_some();
+        outcome.evaluated = evaluated;
         outcome
     })
 }

@@ -69,20 +69,25 @@ pub struct Outcome {
     /// The entity-tag came from the memo of recent bodies, sparing the hash
     /// ([`ConditionalLayer::remember_recent_bodies`](crate::ConditionalLayer::remember_recent_bodies)).
     pub remembered: bool,
-    /// The request's preconditions were evaluated: it carried some, and the
-    /// layer judged them against the validators of the response it answers,
-    /// one the response lacks counting as one nothing matches (RFC 9110
-    /// §13.1: `If-Match: "a"` fails without an `ETag`, `If-None-Match: "a"`
-    /// holds). A `200` with `evaluated` set is a conditional request its
-    /// conditions let through: an `If-None-Match` that matched no current
-    /// tag (the client's copy is out of date, or has nothing to be checked
-    /// against), or an `If-Match` that did. Not set where the response was
-    /// passed on unjudged: for most [`PassReason`]s (a method the layer does
-    /// not evaluate, a status other than a success, a `Bypass`, `no-store`,
-    /// a stream, `hash_when`); a success other than `200` without
-    /// validators; an empty answer to a HEAD without an `ETag`, when its
-    /// `Last-Modified` cannot decide. A body too long to hash is still
-    /// judged, by the validators it has.
+    /// The layer evaluated the request's preconditions (RFC 9110 §13.2.2):
+    /// it carried some, and the layer decided them, against the response's
+    /// validators or the looked-up ones. A validator that is missing is one
+    /// no tag or date matches, so `If-Match: "a"` fails and
+    /// `If-None-Match: "a"` holds, while `*` asks only whether there is a
+    /// current representation (§13.1.1, §13.1.2); a lookup's missing
+    /// resource has none. A `200` with `evaluated` set is a conditional
+    /// request its conditions let through: an `If-None-Match` that matched
+    /// no current tag (the client's copy is out of date, or has nothing to
+    /// be checked against), or an `If-Match` that did.
+    ///
+    /// Not set where the layer left the preconditions to the inner service
+    /// or could not decide them: a response passed through for the method,
+    /// its status, a `Bypass`, `no-store`, a stream, `hash_when` or a body
+    /// error; a success other than `200` without validators; an empty
+    /// answer to a HEAD without an `ETag`, when its `Last-Modified` cannot
+    /// decide; a lookup that failed. A body too long to hash is still
+    /// judged by the validators it has, so a `PassedThrough` for its size
+    /// can have `evaluated` set.
     pub evaluated: bool,
     /// The answer was decided from looked-up validators before the handler
     /// ran ([`ConditionalLayer::lookup_validators`](crate::ConditionalLayer::lookup_validators)).
@@ -115,8 +120,9 @@ pub enum Action {
     /// `503 Service Unavailable`: the lookup failed and a write asked for a
     /// check that could not be made.
     Unavailable,
-    /// The layer added no validator and evaluated nothing; the reason says
-    /// why.
+    /// The layer added no validator; the reason says why. Nothing was
+    /// evaluated, except for a body too long to hash, whose preconditions
+    /// are still judged by the validators it has ([`Outcome::evaluated`]).
     PassedThrough(PassReason),
 }
 
@@ -351,6 +357,9 @@ impl Outcome {
         };
         match self.action {
             Action::PassedThrough(reason) => format!("passed through: {}", reason.describe()),
+            Action::Sent if self.evaluated && self.validators == ValidatorSource::None => {
+                "sent without validators: the request's conditions let it through".to_owned()
+            }
             Action::Sent if self.evaluated => format!(
                 "sent, validators from {}: the request's conditions let it through",
                 self.validators
@@ -362,10 +371,25 @@ impl Outcome {
                 "sent, validators from {}: the request had no condition to evaluate",
                 self.validators
             ),
+            // Only `If-None-Match: *` gets a 304 without a validator.
+            Action::NotModified if self.validators == ValidatorSource::None => {
+                format!("304: the client asked whether there is a current representation, and there is{before}")
+            }
             Action::NotModified => format!(
                 "304: the client's copy matches the validators from {}{before}",
                 self.validators
             ),
+            // Before the handler, no validator is a missing resource.
+            Action::PreconditionFailed
+                if self.validators == ValidatorSource::None && self.before_handler =>
+            {
+                "412: the request's condition fails against a missing resource, before the handler ran"
+                    .to_owned()
+            }
+            Action::PreconditionFailed if self.validators == ValidatorSource::None => {
+                "412: the request's condition fails against a response without validators"
+                    .to_owned()
+            }
             Action::PreconditionFailed => format!(
                 "412: the request's condition fails against the validators from {}{before}",
                 self.validators
@@ -543,6 +567,29 @@ mod names {
         let failed = Outcome::answered(StatusCode::PRECONDITION_FAILED, ValidatorSource::Handler);
         assert_eq!(failed.action, Action::PreconditionFailed);
         assert!(failed.describe().starts_with("412: "));
+        // Evaluated without a validator: `*`, a tag nothing matches, or a
+        // missing resource.
+        let judged = |status, before_handler| Outcome {
+            evaluated: true,
+            before_handler,
+            ..Outcome::answered(status, ValidatorSource::None)
+        };
+        assert_eq!(
+            judged(StatusCode::OK, false).describe(),
+            "sent without validators: the request's conditions let it through"
+        );
+        assert_eq!(
+            judged(StatusCode::NOT_MODIFIED, false).describe(),
+            "304: the client asked whether there is a current representation, and there is"
+        );
+        assert_eq!(
+            judged(StatusCode::PRECONDITION_FAILED, false).describe(),
+            "412: the request's condition fails against a response without validators"
+        );
+        assert_eq!(
+            judged(StatusCode::PRECONDITION_FAILED, true).describe(),
+            "412: the request's condition fails against a missing resource, before the handler ran"
+        );
         assert_eq!(
             Outcome::answered(StatusCode::SERVICE_UNAVAILABLE, ValidatorSource::None).action,
             Action::Unavailable

@@ -214,9 +214,11 @@ async fn every_pass_through_says_why() {
     assert_eq!(outcome.action, Action::PassedThrough(PassReason::BodyError));
 }
 
-/// A body the layer did not hash, and no validator from the handler: only
-/// `*` has anything to be evaluated against (§13.1.2), and the outcome says
-/// which requests were evaluated and why the body was not tagged.
+/// A body the layer did not hash, and no validator from the handler: its
+/// preconditions are still decided, a tag matching nothing and `*` only
+/// whether there is a representation (RFC 9110 §13.1.1, §13.1.2), and the
+/// outcome says which requests were evaluated and why the body was not
+/// tagged.
 #[tokio::test]
 async fn preconditions_on_an_untagged_body_are_said_to_be_evaluated() {
     let addr = server(ConditionalLayer::new().record_outcomes(true)).await;
@@ -333,6 +335,7 @@ async fn answers_from_a_lookup_say_so() {
             "/down" => ResourceState::Unavailable {
                 retry_after: Some(Duration::from_secs(3)),
             },
+            "/gone" => ResourceState::Missing,
             _ => ResourceState::Current(Validators::new().with_etag(current)),
         })
     };
@@ -380,6 +383,19 @@ async fn answers_from_a_lookup_say_so() {
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable - none 0 - false true".to_owned()
         )
+    );
+    // A missing resource: its preconditions are decided all the same
+    // (RFC 9110 §13.1.1, §13.1.2), with no validator to show for it.
+    assert_eq!(
+        call(Method::PUT, "/gone", ("if-match", "\"v7\"")).await,
+        (
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed - none 0 - true true".to_owned()
+        )
+    );
+    assert_eq!(
+        call(Method::PUT, "/gone", ("if-none-match", "*")).await,
+        (StatusCode::OK, "sent - none 4 - true false".to_owned())
     );
     // The handler ran, and its 200 carries the looked-up tag.
     assert_eq!(
