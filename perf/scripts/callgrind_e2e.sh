@@ -12,9 +12,11 @@
 #   perf/scripts/callgrind_e2e.sh                      # off, on, on-304 on /json/1k
 #   MODES="on on-304" REQUESTS=5000 perf/scripts/callgrind_e2e.sh
 #
-# Modes as in pinned_ab.sh: off, on, no-memo, hand-rolled, on-304 (layer on,
-# every request revalidates with the ETag of a first GET: every answer a 304),
-# and identity (a layer that does nothing: what any layer costs in axum).
+# Modes: off, on, no-memo, hand-rolled and on-304 as in pinned_ab.sh (on-304:
+# layer on, every request revalidates with the ETag of a first GET, so every
+# answer is a 304), and identity (a layer that does nothing: what any layer
+# costs in axum). pinned_ab.sh's manual and in-handler are routes, not modes
+# here: ROUTE=manual, ROUTE=in-handler/json.
 # Needs valgrind (callgrind_control), curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +33,16 @@ mkdir -p "$OUT"
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
 path=/$ROUTE/$DOC
+for mode in $MODES; do
+  case $mode in
+    off | on | no-memo | hand-rolled | identity | on-304) ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
+done
+
+pid=
+# The server under callgrind goes when the script does, however it ends.
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT
 
 # Sends `count` GETs of `path` on one connection, each read to its end.
 send() {
@@ -57,10 +69,17 @@ for mode in $MODES; do
     --callgrind-out-file="$OUT/$mode.%p.out" "$TARGET/release/load_target" \
     >"$OUT/$mode.log" 2>&1 &
   pid=$!
+  # Ours, not another server on the port: it says so once it listens.
   for _ in $(seq 300); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
+    grep -q '^listening on' "$OUT/$mode.log" && break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
   done
+  if ! grep -q '^listening on' "$OUT/$mode.log" || ! kill -0 "$pid" 2>/dev/null; then
+    echo "load_target ($mode) did not start on 127.0.0.1:$PORT; its log:" >&2
+    cat "$OUT/$mode.log" >&2
+    exit 1
+  fi
   if [ "$mode" = on-304 ]; then
     etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
       | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
@@ -71,8 +90,10 @@ for mode in $MODES; do
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  # The dump after the zeroing is the file with the highest part number.
-  dump=$(ls "$OUT/$mode.$pid.out".* | sort -t. -k4 -n | tail -1)
+  # The one dump asked for is part 1; the file without a part number holds
+  # what ran after it, until the server stopped.
+  dump=$OUT/$mode.$pid.out.1
+  pid=
   total=$(awk '/^summary:/ {print $2}' "$dump")
   python3 -c "print('%-8s %s: %.0f Ir/request (%s requests, statuses %s)' % ('$mode', '$path', $total / $REQUESTS, $REQUESTS, '$statuses'))"
 done

@@ -1,4 +1,5 @@
-//! The server that `perf/scripts/load.sh` puts under load.
+//! The server that `perf/scripts/load.sh`, `pinned_ab.sh` and `callgrind_e2e.sh` put
+//! under load.
 //!
 //! ```text
 //! LAYER=on  ADDR=127.0.0.1:3001 cargo run --release -p tower-conditional-perf --bin load_target
