@@ -11,6 +11,10 @@
 #
 #   perf/scripts/callgrind_e2e.sh                      # off, on, on-304 on /json/1k
 #   MODES="on on-304" REQUESTS=5000 perf/scripts/callgrind_e2e.sh
+#   SERVER=peer_actix perf/scripts/callgrind_e2e.sh    # a Rust peer of perf/peers/
+#
+# SERVER=peer_actix or peer_axum_etag_cache counts a peer instead, with its
+# middleware off or on (modes off, on, on-304), serving load_target's bytes.
 #
 # Modes: off, on, no-memo, hand-rolled and on-304 as in pinned_ab.sh (on-304:
 # layer on, every request revalidates with the ETag of a first GET, so every
@@ -24,6 +28,7 @@ cd "$(dirname "$0")/../.."
 DOC=${DOC:-1k}
 ROUTE=${ROUTE:-json}
 MODES=${MODES:-off on on-304}
+SERVER=${SERVER:-load_target}
 REQUESTS=${REQUESTS:-3000}
 WARMUP=${WARMUP:-300}
 PORT=${PORT:-3960}
@@ -33,16 +38,34 @@ mkdir -p "$OUT"
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
 path=/$ROUTE/$DOC
+case $SERVER in
+  load_target) known="off on no-memo hand-rolled identity on-304" ;;
+  peer_actix | peer_axum_etag_cache) known="off on on-304" ;;
+  *) echo "unknown SERVER $SERVER" >&2; exit 2 ;;
+esac
 for mode in $MODES; do
-  case $mode in
-    off | on | no-memo | hand-rolled | identity | on-304) ;;
-    *) echo "unknown mode $mode" >&2; exit 2 ;;
-  esac
+  [[ " $known " == *" $mode "* ]] || { echo "$SERVER has no mode $mode" >&2; exit 2; }
 done
 
 pid=
 # The server under callgrind goes when the script does, however it ends.
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT
+
+if [ "$SERVER" != load_target ]; then
+  # perf/peers is a workspace of its own; the peers serve load_target's bytes.
+  cargo build --quiet --release --manifest-path perf/peers/Cargo.toml --target-dir "$TARGET" --bins
+  mkdir -p "$OUT/payloads"
+  LAYER=off ADDR=127.0.0.1:$PORT "$TARGET/release/load_target" >"$OUT/payloads.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -s -o "$OUT/payloads/1k.json" "http://127.0.0.1:$PORT/json/1k" && break
+    sleep 0.1
+  done
+  curl -s -o "$OUT/payloads/1m.json" "http://127.0.0.1:$PORT/json/1m"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+fi
 
 # Sends `count` GETs of `path` on one connection, each read to its end.
 send() {
@@ -65,9 +88,9 @@ EOF
 for mode in $MODES; do
   layer=$mode etag=
   if [ "$mode" = on-304 ]; then layer=on; fi
-  LAYER=$layer ADDR=127.0.0.1:$PORT valgrind --tool=callgrind \
-    --callgrind-out-file="$OUT/$mode.%p.out" "$TARGET/release/load_target" \
-    >"$OUT/$mode.log" 2>&1 &
+  LAYER=$layer MIDDLEWARE=$layer PAYLOADS=$OUT/payloads ADDR=127.0.0.1:$PORT \
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/$mode.%p.out" \
+    "$TARGET/release/$SERVER" >"$OUT/$mode.log" 2>&1 &
   pid=$!
   # Ours, not another server on the port: it says so once it listens.
   for _ in $(seq 300); do
@@ -76,7 +99,7 @@ for mode in $MODES; do
     sleep 0.2
   done
   if ! grep -q '^listening on' "$OUT/$mode.log" || ! kill -0 "$pid" 2>/dev/null; then
-    echo "load_target ($mode) did not start on 127.0.0.1:$PORT; its log:" >&2
+    echo "$SERVER ($mode) did not start on 127.0.0.1:$PORT; its log:" >&2
     cat "$OUT/$mode.log" >&2
     exit 1
   fi
@@ -95,6 +118,6 @@ for mode in $MODES; do
   dump=$OUT/$mode.$pid.out.1
   pid=
   total=$(awk '/^summary:/ {print $2}' "$dump")
-  python3 -c "print('%-8s %s: %.0f Ir/request (%s requests, statuses %s)' % ('$mode', '$path', $total / $REQUESTS, $REQUESTS, '$statuses'))"
+  python3 -c "print('%s %-8s %s: %.0f Ir/request (%s requests, statuses %s)' % ('$SERVER', '$mode', '$path', $total / $REQUESTS, $REQUESTS, '$statuses'))"
 done
 echo "profiles in $OUT"
