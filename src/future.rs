@@ -86,20 +86,23 @@ pin_project! {
 /// Why a request's response is passed on untouched, for its outcome.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Passed {
-    /// `None`: a write whose preconditions held against what the lookup
-    /// found.
-    pub(crate) reason: Option<PassReason>,
-    /// For such a write: whether the lookup found validators, or a missing
-    /// resource.
-    pub(crate) validators: ValidatorSource,
+    why: Why,
     pub(crate) record_outcomes: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// The layer left it alone, for this reason.
+    Untouched(PassReason),
+    /// A write whose preconditions held, against the looked-up validators
+    /// (`Lookup`) or a missing resource (`None`).
+    Checked(ValidatorSource),
 }
 
 impl Passed {
     pub(crate) fn because(reason: PassReason, config: &Config) -> Self {
         Self {
-            reason: Some(reason),
-            validators: ValidatorSource::None,
+            why: Why::Untouched(reason),
             record_outcomes: config.record_outcomes,
         }
     }
@@ -107,23 +110,23 @@ impl Passed {
     /// A write that goes on because its preconditions held, against the
     /// looked-up validators or (`found` false) a missing resource.
     pub(crate) fn checked(config: &Config, found: bool) -> Self {
+        let validators = if found {
+            ValidatorSource::Lookup
+        } else {
+            ValidatorSource::None
+        };
         Self {
-            reason: None,
-            validators: if found {
-                ValidatorSource::Lookup
-            } else {
-                ValidatorSource::None
-            },
+            why: Why::Checked(validators),
             record_outcomes: config.record_outcomes,
         }
     }
 
     fn outcome(self) -> Outcome {
-        match self.reason {
-            Some(reason) => Outcome::passed(reason),
-            None => Outcome {
+        match self.why {
+            Why::Untouched(reason) => Outcome::passed(reason),
+            Why::Checked(validators) => Outcome {
                 evaluated: true,
-                ..Outcome::answered(http::StatusCode::OK, self.validators)
+                ..Outcome::answered(http::StatusCode::OK, validators)
             },
         }
     }

@@ -16,7 +16,7 @@ use crate::body::ConditionalBody;
 use crate::config::Config;
 use crate::future::{self, Passed, ResponseFuture};
 use crate::lookup::IntoResourceState;
-use crate::outcome::{self, Outcome, ValidatorSource};
+use crate::outcome::{self, Action, Outcome, ValidatorSource};
 use crate::plan::{self, BeforeHandler, Conditions};
 use crate::preconditions::{is_get_or_head, Preconditions, Validators};
 use crate::respond;
@@ -143,22 +143,16 @@ where
                         BeforeHandler::Call(looked_up) => looked_up,
                         BeforeHandler::NotModified(current) => {
                             let response = respond::not_modified_before_handler(current.as_ref());
-                            return Poll::Ready(Ok(before_handler(
-                                response, &config, &current, true,
-                            )));
+                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
                         }
                         BeforeHandler::PreconditionFailed(current) => {
                             let response =
                                 respond::precondition_failed_before_handler(current.as_ref());
-                            return Poll::Ready(Ok(before_handler(
-                                response, &config, &current, true,
-                            )));
+                            return Poll::Ready(Ok(before_handler(response, &config, &current)));
                         }
                         BeforeHandler::Unavailable(retry_after) => {
                             let response = respond::unavailable_before_handler(retry_after);
-                            return Poll::Ready(Ok(before_handler(
-                                response, &config, &None, false,
-                            )));
+                            return Poll::Ready(Ok(before_handler(response, &config, &None)));
                         }
                     };
                     let future = if is_get_or_head(request.method()) {
@@ -186,14 +180,12 @@ where
 
 /// Records the outcome of an answer made before the handler ran, from the
 /// looked-up validators `current` (`None` for a missing resource or a
-/// failed lookup): `evaluated` when the preconditions decided it (a `304`
-/// or `412`, a missing resource's too), not when the lookup failed.
+/// failed lookup).
 #[inline]
 fn before_handler<B: Body>(
     response: Response<ConditionalBody<B>>,
     config: &Config,
     current: &Option<Validators>,
-    evaluated: bool,
 ) -> Response<ConditionalBody<B>> {
     outcome::record(response, config.record_outcomes, |response| {
         let validators = match current {
@@ -202,7 +194,9 @@ fn before_handler<B: Body>(
         };
         let mut outcome = Outcome::answered(response.status(), validators);
         outcome.before_handler = true;
-        outcome.evaluated = evaluated;
+        // A 304 or 412 is what the preconditions decided, a missing
+        // resource's too; a 503 says they could not be.
+        outcome.evaluated = outcome.action != Action::Unavailable;
         outcome
     })
 }
