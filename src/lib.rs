@@ -262,6 +262,7 @@ mod partial_content;
 mod plan;
 mod preconditions;
 mod range;
+mod validators;
 
 pub use crate::body::ConditionalBody;
 pub use crate::config::{
@@ -275,8 +276,9 @@ pub use crate::lookup::{
 };
 pub use crate::lookup_future::LookupFuture;
 pub use crate::outcome::{Action, Outcome, PassReason, ValidatorSource};
-pub use crate::preconditions::{Evaluation, Preconditions, Validators};
+pub use crate::preconditions::{Evaluation, Preconditions};
 pub use crate::service::Conditional;
+pub use crate::validators::Validators;
 
 // Every Rust snippet of the README compiles (and, unless marked `no_run`,
 // runs) as a doc test.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{HeaderMap, Method, Uri};
 
 use crate::entity_tag::EntityTag;
-use crate::preconditions::Validators;
+use crate::validators::Validators;
 
 /// What a lookup knows about the target resource of a request.
 ///

@@ -18,8 +18,9 @@ use crate::future::{self, Passed, ResponseFuture};
 use crate::lookup::IntoResourceState;
 use crate::outcome::{self, Action, Outcome, ValidatorSource};
 use crate::plan::{self, BeforeHandler, Conditions};
-use crate::preconditions::{is_get_or_head, Preconditions, Validators};
+use crate::preconditions::{is_get_or_head, Preconditions};
 use crate::respond;
+use crate::validators::Validators;
 
 pin_project! {
     /// The response future of [`Conditional`](crate::Conditional) with a

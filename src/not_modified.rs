@@ -3,7 +3,7 @@
 use http::header::{self, HeaderMap, HeaderName};
 use http::{response, StatusCode};
 
-use crate::preconditions::Validators;
+use crate::validators::Validators;
 
 /// How many header names a 304 drops.
 const DROPPED: usize = 8;

@@ -21,10 +21,9 @@ use crate::entity_tag_list::is_exactly;
 use crate::lookup::ResourceState;
 use crate::outcome::PassReason;
 use crate::partial_content::{self, Boundary, PartialKind, RangeResponse};
-use crate::preconditions::{
-    is_get_or_head, single_date, Current, Evaluation, Preconditions, Validators,
-};
+use crate::preconditions::{is_get_or_head, single_date, Current, Evaluation, Preconditions};
 use crate::range::RangeRequest;
+use crate::validators::Validators;
 
 /// What the response future needs to know about a GET or HEAD request once
 /// its response is in.

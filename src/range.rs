@@ -44,13 +44,14 @@
 //! - Building the answer is one pass over the chunk list per part (slicing,
 //!   not copying), plus a generated header per part.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use http::header::{IF_RANGE, RANGE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::entity_tag::{self, EntityTag};
 use crate::preconditions::parse_http_date;
+use crate::validators::whole_seconds;
 
 /// The most range-specs a `Range` field may hold before the layer ignores it
 /// and sends the whole representation.
@@ -411,11 +412,6 @@ pub(crate) fn if_range_permits<'a>(
     sent == modified && date > modified
 }
 
-/// Seconds since the epoch, as HTTP-dates count; `None` before it.
-fn whole_seconds(time: SystemTime) -> Option<u64> {
-    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
-}
-
 /// The parser and the builder for the fuzz targets in `fuzz/`, which see
 /// only the public API: plain types over this module's, compiled only with
 /// `--cfg fuzzing` (as `cargo fuzz` builds), never part of the crate's API.
@@ -492,7 +488,7 @@ pub mod fuzzing {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use bytes::Bytes;
     use proptest::prelude::*;

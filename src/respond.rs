@@ -24,7 +24,8 @@ use crate::not_modified::{
     precondition_failed_headers_from, remove_body_fields,
 };
 use crate::partial_content::{PartialContent, PartialKind};
-use crate::preconditions::{single_date, Evaluation, Validators};
+use crate::preconditions::{single_date, Evaluation};
+use crate::validators::Validators;
 
 /// The body of a response that goes on.
 pub(crate) enum Outgoing<B: Body> {
