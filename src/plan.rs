@@ -17,7 +17,7 @@ use http_body::Body;
 use crate::config::{Bypass, Config, EtagPolicy, HeadRequests, LookupFailure};
 use crate::eligibility;
 use crate::entity_tag::{parse_tag, Comparison, EntityTag};
-use crate::entity_tag_list::is_exactly;
+use crate::entity_tag_list::{is_exactly, is_one_quoted};
 use crate::lookup::ResourceState;
 use crate::outcome::PassReason;
 use crate::partial_content::{self, Boundary, PartialKind, RangeResponse};
@@ -472,14 +472,18 @@ pub(crate) fn evaluate_hashed(
 }
 
 /// The evaluation of a GET against the current validators. The common
-/// revalidation (the one tag as issued, or its `W/` form, alone) is decided
-/// without the general evaluation, with the answer it would give: a match
-/// of `If-None-Match` with nothing evaluated before it.
+/// revalidation (one tag alone: as issued, or its `W/` form, or an older
+/// one) is decided without the general evaluation, with the answer it would
+/// give: `If-None-Match` is all there is to evaluate (`If-Modified-Since`
+/// is ignored beside it), and it matches or not.
 #[inline(always)]
 fn evaluate_get(preconditions: &Preconditions, current: Current<'_>) -> Evaluation {
     if let (Some(line), Some(tag)) = (preconditions.sole_if_none_match(), &current.etag) {
         if is_exactly(line, tag, Comparison::Weak) {
             return Evaluation::NotModified;
+        }
+        if is_one_quoted(line) {
+            return Evaluation::Proceed;
         }
     }
     preconditions.evaluate_current(&Method::GET, Some(current))
@@ -798,6 +802,11 @@ mod tests {
             Some("*"),
             Some(" \"abc\""),
             Some("\"ab\""),
+            Some("W/\"abd\""),
+            Some("\"abc\","),
+            Some("*, \"abc\""),
+            Some("\"x ,*, y\""),
+            Some("\"x ,\"abc\""),
             // Longer than the lines kept short: never the shortcut.
             Some("\"abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc_abc\""),
         ];
