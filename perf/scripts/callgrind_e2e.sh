@@ -16,9 +16,11 @@
 # SERVER=peer_actix or peer_axum_etag_cache counts a peer instead, with its
 # middleware off or on (modes off, on, on-304), serving load_target's bytes.
 #
-# Modes: off, on, no-memo, hand-rolled and on-304 as in pinned_ab.sh (on-304:
-# layer on, every request revalidates with the ETag of a first GET, so every
-# answer is a 304), and identity (a layer that does nothing: what any layer
+# Modes: off, on, no-memo, hand-rolled, on-304, on-stale and off-empty as in
+# pinned_ab.sh (on-304: layer on, every request revalidates with the ETag of a
+# first GET, so every answer is a 304; on-stale: the same request with a tag
+# that does not match, so a 200; off-empty: no layer, /json/0, the same head
+# without a body), and identity (a layer that does nothing: what any layer
 # costs in axum). pinned_ab.sh's manual and in-handler are routes, not modes
 # here: ROUTE=manual, ROUTE=in-handler/json.
 # Needs valgrind (callgrind_control), curl and python3.
@@ -39,7 +41,7 @@ TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
 path=/$ROUTE/$DOC
 case $SERVER in
-  load_target) known="off on no-memo hand-rolled identity on-304" ;;
+  load_target) known="off on no-memo hand-rolled identity on-304 on-stale off-empty" ;;
   peer_actix | peer_axum_etag_cache) known="off on on-304" ;;
   *) echo "unknown SERVER $SERVER" >&2; exit 2 ;;
 esac
@@ -85,9 +87,18 @@ print(" ".join(str(status) for status in sorted(statuses)))
 EOF
 }
 
+# The tag with its last character before the closing quote changed: as long
+# as the current one, and not it.
+stale() {
+  local tag=$1 last=${1: -2:1} other=A
+  [ "$last" = A ] && other=B
+  printf '%s%s"' "${tag:0:${#tag}-2}" "$other"
+}
+
 for mode in $MODES; do
-  layer=$mode etag=
-  if [ "$mode" = on-304 ]; then layer=on; fi
+  layer=$mode etag= path=/$ROUTE/$DOC
+  if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then layer=on; fi
+  if [ "$mode" = off-empty ]; then layer=off path=/json/0; fi
   LAYER=$layer MIDDLEWARE=$layer PAYLOADS=$OUT/payloads ADDR=127.0.0.1:$PORT \
     valgrind --tool=callgrind --callgrind-out-file="$OUT/$mode.%p.out" \
     "$TARGET/release/$SERVER" >"$OUT/$mode.log" 2>&1 &
@@ -103,9 +114,10 @@ for mode in $MODES; do
     cat "$OUT/$mode.log" >&2
     exit 1
   fi
-  if [ "$mode" = on-304 ]; then
+  if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then
     etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
       | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+    if [ "$mode" = on-stale ]; then etag=$(stale "$etag"); fi
   fi
   send "$WARMUP" "$etag" >/dev/null
   callgrind_control -z "$pid" >/dev/null 2>&1

@@ -17,7 +17,10 @@
 # manual (the hand-written SHA-256 route, no layer), in-handler (blake3 in the
 # handler, nothing else, no layer: the floor of tagging with a content hash;
 # ROUTE json or fresh, DOC 1k), on-304 (layer on, every request revalidates
-# with the ETag of a first GET, so every answer is a 304).
+# with the ETag of a first GET, so every answer is a 304), on-stale (the same
+# request with a tag of the same length that does not match: a 200 to the very
+# request bytes of on-304), off-empty (no layer, /json/0: the same head as
+# /json/1k and no body, so off minus off-empty is what sending the body costs).
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
@@ -31,6 +34,14 @@ DURATION=${DURATION:-5}
 PORT=${PORT:-3950}
 TICKS=$(getconf CLK_TCK)
 
+# The tag with its last character before the closing quote changed: as long
+# as the current one, and not it.
+stale() {
+  local tag=$1 last=${1: -2:1} other=A
+  [ "$last" = A ] && other=B
+  printf '%s%s"' "${tag:0:${#tag}-2}" "$other"
+}
+
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
 for round in $(seq "$ROUNDS"); do
@@ -39,7 +50,8 @@ for round in $(seq "$ROUNDS"); do
     headers=()
     if [ "$mode" = manual ]; then layer=off path=/manual/$DOC; fi
     if [ "$mode" = in-handler ]; then layer=off path=/in-handler/$ROUTE/$DOC; fi
-    if [ "$mode" = on-304 ]; then layer=on; fi
+    if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then layer=on; fi
+    if [ "$mode" = off-empty ]; then layer=off path=/json/0; fi
     LAYER=$layer ADDR=127.0.0.1:$PORT taskset -c 1 "$TARGET/release/load_target" \
       >/dev/null 2>&1 &
     pid=$!
@@ -47,9 +59,10 @@ for round in $(seq "$ROUNDS"); do
       curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
       sleep 0.1
     done
-    if [ "$mode" = on-304 ]; then
+    if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then
       etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
         | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+      if [ "$mode" = on-stale ]; then etag=$(stale "$etag"); fi
       headers=(-H "If-None-Match: $etag")
     fi
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
