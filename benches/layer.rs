@@ -448,7 +448,8 @@ fn conditional_paths(c: &mut Criterion) {
     }
 
     // If-None-Match of 1 and of 100 tags; with 100 the match is the last one
-    // (the whole field is scanned), and a field of 100 that does not match.
+    // (the whole field is scanned), and a field of 1 and of 100 that does not
+    // match.
     {
         let others: Vec<String> = (0..99)
             .map(|i| format!("\"stale-version-{i:04}\""))
