@@ -73,12 +73,14 @@ pub(crate) fn is_exactly(line: &[u8], current: &TagRef<'_>, comparison: Comparis
 
 /// Whether `line` is `"…"` or `W/"…"` with no other `"` in it.
 ///
-/// Such a line holds one member, the whole line: a tag if every byte
-/// between the quotes may be in one, a malformed member otherwise. A member
-/// after a malformed one would need a `"` of its own to be a tag, and it
-/// cannot be a `*` alone in the field, since the first member is not. So a
-/// field of this one line matches only if [`is_exactly`] says so, and needs
-/// no list parsed to tell that it does not.
+/// Such a line is one tag, when every byte between the quotes is an
+/// `etagc`, or begins with a malformed member. Whatever follows a malformed
+/// member holds no tag (it would need a `"` to open one), and a `*` in it is
+/// not alone in the field. So a field of this one line matches only if the
+/// whole line is a tag that matches, as [`is_exactly`] tells, and needs no
+/// list parsed to tell that it does not. (A current tag holds only `etagc`
+/// bytes, as [`EntityTag`](crate::EntityTag) checks, so a line with other
+/// bytes between its quotes is not it either way.)
 #[inline]
 pub(crate) fn is_one_quoted(line: &[u8]) -> bool {
     let quoted = line.strip_prefix(b"W/").unwrap_or(line);

@@ -475,7 +475,8 @@ pub(crate) fn evaluate_hashed(
 /// revalidation (one tag alone: as issued, or its `W/` form, or an older
 /// one) is decided without the general evaluation, with the answer it would
 /// give: `If-None-Match` is all there is to evaluate (`If-Modified-Since`
-/// is ignored beside it), and it matches or not.
+/// is ignored beside it), and it matches or not. A line that is one quoted
+/// string but no valid tag (`"a b"`) does not match, the same way.
 #[inline(always)]
 fn evaluate_get(preconditions: &Preconditions, current: Current<'_>) -> Evaluation {
     if let (Some(line), Some(tag)) = (preconditions.sole_if_none_match(), &current.etag) {

@@ -52,8 +52,10 @@ FUNCTIONS = {
     "200": ["bare", "layer", "blake3"],
     "304_1KiB": ["bare", "layer_hashed", "bare_handler_etag", "layer_handler_etag"],
     "handler_etag_1KiB": ["bare", "layer"],
-    "if_none_match_1KiB": ["bare_1_tag", "layer_1_tag", "bare_100_tags", "layer_100_tags",
+    "if_none_match_1KiB": ["bare_1_tag", "layer_1_tag", "bare_1_tag_no_match",
+                           "layer_1_tag_no_match", "bare_100_tags", "layer_100_tags",
                            "bare_100_tags_no_match", "layer_100_tags_no_match"],
+    "browser_1KiB": ["bare_200", "layer_200", "bare_304", "layer_304"],
     "passthrough_1KiB": ["bare_post", "layer_post", "bare_404", "layer_404"],
 }
 

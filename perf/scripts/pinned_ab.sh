@@ -37,10 +37,21 @@ TICKS=$(getconf CLK_TCK)
 # The tag with its last character before the closing quote changed: as long
 # as the current one, and not it.
 stale() {
-  local tag=$1 last=${1: -2:1} other=A
-  [ "$last" = A ] && other=B
+  local tag=$1 other=A
+  case $tag in
+    \"?*\" | W/\"?*\") ;;
+    *) echo "no tag to make a stale one of: '$tag'" >&2; return 1 ;;
+  esac
+  [ "${tag: -2:1}" = A ] && other=B
   printf '%s%s"' "${tag:0:${#tag}-2}" "$other"
 }
+
+# off-empty is the bare counterpart of /json/1k only.
+if [[ " $MODES " == *" off-empty "* ]] && [ "$ROUTE/$DOC" != json/1k ]; then
+  echo "off-empty serves /json/0, the same fields as /json/1k but for Content-Length;" \
+    "it has no counterpart for /$ROUTE/$DOC" >&2
+  exit 2
+fi
 
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
@@ -64,6 +75,15 @@ for round in $(seq "$ROUNDS"); do
         | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
       if [ "$mode" = on-stale ]; then etag=$(stale "$etag"); fi
       headers=(-H "If-None-Match: $etag")
+    fi
+    # What is measured is what the mode says: a 304 for on-304, a 200 otherwise.
+    expected=200
+    if [ "$mode" = on-304 ]; then expected=304; fi
+    status=$(curl -s -o /dev/null -w '%{http_code}' "${headers[@]}" "http://127.0.0.1:$PORT$path")
+    if [ "$status" != "$expected" ]; then
+      echo "$mode: $path answered $status, not $expected" >&2
+      kill "$pid"
+      exit 1
     fi
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     out=$(taskset -c 0 wrk -t1 -c16 -d"${DURATION}s" "${headers[@]}" "http://127.0.0.1:$PORT$path")
