@@ -1,0 +1,21 @@
+# Sourced by pinned_ab.sh and callgrind_e2e.sh: what their modes on-stale and
+# off-empty need. Expects MODES, ROUTE and DOC to be set.
+
+# The tag with its last character before the closing quote changed: as long
+# as the current one, and not it.
+stale() {
+  local tag=$1 other=A
+  case $tag in
+    \"?*\" | W/\"?*\") ;;
+    *) echo "no tag to make a stale one of: '$tag'" >&2; return 1 ;;
+  esac
+  [ "${tag: -2:1}" = A ] && other=B
+  printf '%s%s"' "${tag:0:${#tag}-2}" "$other"
+}
+
+# off-empty is the bare counterpart of /json/1k only.
+if [[ " $MODES " == *" off-empty "* ]] && [ "$ROUTE/$DOC" != json/1k ]; then
+  echo "off-empty serves /json/0, the same fields as /json/1k but for Content-Length;" \
+    "it has no counterpart for /$ROUTE/$DOC" >&2
+  exit 2
+fi
