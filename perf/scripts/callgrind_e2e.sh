@@ -19,8 +19,8 @@
 # Modes: off, on, no-memo, hand-rolled, on-304, on-stale and off-empty as in
 # pinned_ab.sh (on-304: layer on, every request revalidates with the ETag of a
 # first GET, so every answer is a 304; on-stale: the same request with a tag
-# that does not match, so a 200; off-empty: no layer, /json/0, the same head
-# without a body), and identity (a layer that does nothing: what any layer
+# that does not match, so a 200; off-empty: no layer, /json/0, the fields of
+# /json/1k but Content-Length, without a body), and identity (a layer that does nothing: what any layer
 # costs in axum). pinned_ab.sh's manual and in-handler are routes, not modes
 # here: ROUTE=manual, ROUTE=in-handler/json.
 # Needs valgrind (callgrind_control), curl and python3.
@@ -39,7 +39,6 @@ mkdir -p "$OUT"
 
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release -p tower-conditional-perf --bin load_target
-path=/$ROUTE/$DOC
 case $SERVER in
   load_target) known="off on no-memo hand-rolled identity on-304 on-stale off-empty" ;;
   peer_actix | peer_axum_etag_cache) known="off on on-304" ;;
@@ -87,11 +86,11 @@ print(" ".join(str(status) for status in sorted(statuses)))
 EOF
 }
 
-# stale() and the check that off-empty has a counterpart.
+# revalidating_tag() and the check that off-empty has a counterpart.
 source perf/scripts/revalidation.sh
 
 for mode in $MODES; do
-  layer=$mode etag= path=/$ROUTE/$DOC
+  layer=$mode path=/$ROUTE/$DOC
   if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then layer=on; fi
   if [ "$mode" = off-empty ]; then layer=off path=/json/0; fi
   LAYER=$layer MIDDLEWARE=$layer PAYLOADS=$OUT/payloads ADDR=127.0.0.1:$PORT \
@@ -109,11 +108,7 @@ for mode in $MODES; do
     cat "$OUT/$mode.log" >&2
     exit 1
   fi
-  if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then
-    etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
-      | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
-    if [ "$mode" = on-stale ]; then etag=$(stale "$etag"); fi
-  fi
+  etag=$(revalidating_tag "$mode" "http://127.0.0.1:$PORT$path")
   send "$WARMUP" "$etag" >/dev/null
   callgrind_control -z "$pid" >/dev/null 2>&1
   statuses=$(send "$REQUESTS" "$etag")

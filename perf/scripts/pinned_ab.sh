@@ -19,8 +19,9 @@
 # ROUTE json or fresh, DOC 1k), on-304 (layer on, every request revalidates
 # with the ETag of a first GET, so every answer is a 304), on-stale (the same
 # request with a tag of the same length that does not match: a 200 to the very
-# request bytes of on-304), off-empty (no layer, /json/0: the same head as
-# /json/1k and no body, so off minus off-empty is what sending the body costs).
+# request bytes of on-304), off-empty (no layer, /json/0: the fields of
+# /json/1k but Content-Length, and no body, so off minus off-empty is about
+# what sending the body costs).
 #
 # Needs wrk, curl, taskset, python3 and two CPUs.
 set -euo pipefail
@@ -34,7 +35,7 @@ DURATION=${DURATION:-5}
 PORT=${PORT:-3950}
 TICKS=$(getconf CLK_TCK)
 
-# stale() and the check that off-empty has a counterpart.
+# revalidating_tag() and the check that off-empty has a counterpart.
 source perf/scripts/revalidation.sh
 
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -54,12 +55,8 @@ for round in $(seq "$ROUNDS"); do
       curl -s -o /dev/null "http://127.0.0.1:$PORT$path" && break
       sleep 0.1
     done
-    if [ "$mode" = on-304 ] || [ "$mode" = on-stale ]; then
-      etag=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PORT$path" \
-        | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
-      if [ "$mode" = on-stale ]; then etag=$(stale "$etag"); fi
-      headers=(-H "If-None-Match: $etag")
-    fi
+    etag=$(revalidating_tag "$mode" "http://127.0.0.1:$PORT$path")
+    if [ -n "$etag" ]; then headers=(-H "If-None-Match: $etag"); fi
     # What is measured is what the mode says: a 304 for on-304, a 200 otherwise.
     expected=200
     if [ "$mode" = on-304 ]; then expected=304; fi

@@ -256,8 +256,8 @@ fn app(mode: Mode) -> Router {
             get(|State(d): State<Documents>| async move { json(d.one_k) }),
         )
         .route(
-            // The same head as `/json/1k` with nothing to send: what a 304 made
-            // after the handler could at best save is the difference.
+            // The fields of `/json/1k` (but `Content-Length`) with nothing to
+            // send: about what a 304 made after the handler could save at best.
             "/json/0",
             get(|| async { json(Bytes::new()) }),
         )
